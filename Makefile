@@ -1,0 +1,46 @@
+# Two commands set everything up on a fresh machine: `make run` and `make test` (see README.md).
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: install run test lint typecheck unit integration clean
+
+# Create the virtualenv and install Deskpilot with its dev extras, pinned by requirements.lock.
+# torch==2.13.0 resolves to the CPU build that pip finds on local disk (never the CUDA build).
+$(STAMP): pyproject.toml requirements.lock
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q -c requirements.lock -e '.[dev]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+## run: install, migrate the embedded database, start the web app on http://$(HOST):$(PORT)
+run: install
+	$(BIN)/deskpilot db upgrade
+	$(BIN)/deskpilot serve --host $(HOST) --port $(PORT)
+
+## test: lint, type-check, then every test (integration tests need PostgreSQL and Redis; see DEVELOPERS.md)
+test: install lint typecheck
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: install
+	$(BIN)/mypy .
+
+unit: install
+	$(BIN)/pytest tests/unit $(PYTEST_ARGS)
+
+integration: install
+	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+clean:
+	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info

@@ -1,0 +1,62 @@
+"""FastAPI application factory for the web process (web shell, health, metrics; admin UI and Slack later)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from services import __version__
+from services.admin.middleware import RequestContextMiddleware
+from services.admin.views import health, home
+from services.common.config import Settings, get_settings
+from services.common.db import build_engine, build_session_factory
+from services.common.errors import DeskpilotError
+from services.common.health import build_readiness_checks
+from services.common.logging import get_correlation_id
+
+HERE = Path(__file__).resolve().parent
+logger = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the web app for ``settings`` (read from the environment when omitted). No I/O until startup."""
+    settings = settings or get_settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = build_engine(settings.database)
+        app.state.engine = engine
+        app.state.session_factory = build_session_factory(engine)
+        app.state.readiness_checks = build_readiness_checks(settings, engine)
+        app.state.check_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
+        logger.info("web app started", extra={"database": engine.dialect.name})
+        try:
+            yield
+        finally:
+            app.state.check_executor.shutdown(wait=False, cancel_futures=True)
+            engine.dispose()
+
+    app = FastAPI(title="Deskpilot", version=__version__, lifespan=lifespan, docs_url="/api/docs")
+    app.state.settings = settings
+    app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.add_middleware(RequestContextMiddleware)
+    app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    app.include_router(health.router)
+    app.include_router(home.router)
+
+    @app.exception_handler(DeskpilotError)
+    async def deskpilot_error_handler(_request: Request, exc: DeskpilotError) -> JSONResponse:
+        return JSONResponse(
+            {"error": exc.code, "message": str(exc), "correlation_id": get_correlation_id()},
+            status_code=exc.http_status,
+        )
+
+    return app

@@ -1,0 +1,213 @@
+"""Settings: the only reader of the environment.
+
+Every process entry point calls :func:`get_settings` once and passes the object into factories.
+Variables use the prefix ``DESKPILOT_`` and ``__`` between nested groups, e.g.
+``DESKPILOT_DATABASE__URL`` or ``DESKPILOT_CHROMA__HOST``. A ``.env`` file in the working directory
+is read too.
+The defaults are the embedded profile (ARCHITECTURE.md §0): SQLite and Chroma under ``./var``,
+Celery eager, no LLM, built-in ticket store.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PLACEHOLDER_SECRET = "change-me"
+
+
+class Environment(StrEnum):
+    """Where the process runs; production turns on the strict checks."""
+
+    DEV = "dev"
+    TEST = "test"
+    PRODUCTION = "production"
+
+
+class DatabaseSettings(BaseModel):
+    """Relational database (SQLAlchemy URL)."""
+
+    url: str = "sqlite:///./var/deskpilot.db"
+    echo: bool = False
+    pool_size: int = Field(default=5, ge=1)
+    max_overflow: int = Field(default=10, ge=0)
+    pool_timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def is_sqlite(self) -> bool:
+        """True when the URL points at SQLite (the embedded default)."""
+        return self.url.startswith("sqlite")
+
+
+class RedisSettings(BaseModel):
+    """Redis for event dedupe, rate limits and the Celery broker; unset on the embedded default."""
+
+    url: str | None = None
+    socket_timeout_s: float = Field(default=2.0, gt=0)
+
+
+class CelerySettings(BaseModel):
+    """Background work. Without a broker, tasks run eagerly in-process (same task code)."""
+
+    broker_url: str | None = None
+    result_backend: str | None = None
+    always_eager: bool | None = None
+    visibility_timeout_s: int = Field(default=3600, ge=60)
+
+    def eager(self, redis: RedisSettings) -> bool:
+        """Run tasks in-process: explicit setting, else True when no broker can be derived."""
+        if self.always_eager is not None:
+            return self.always_eager
+        return self.effective_broker_url(redis) is None
+
+    def effective_broker_url(self, redis: RedisSettings) -> str | None:
+        """The broker URL: explicit, else the Redis URL."""
+        return self.broker_url or redis.url
+
+
+class ChromaSettings(BaseModel):
+    """Vector index: a local PersistentClient under ``path``, or a Chroma server when ``host`` is set."""
+
+    path: Path = Path("./var/chroma")
+    host: str | None = None
+    port: int = 8000
+    ssl: bool = False
+    auth_token: SecretStr | None = None
+    collection: str = "deskpilot-chunks"
+
+
+class EmbeddingSettings(BaseModel):
+    """Embeddings: the bundled all-MiniLM-L6-v2, or an OpenAI-compatible endpoint."""
+
+    provider: Literal["local", "openai"] = "local"
+    model: str = "all-MiniLM-L6-v2"
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    batch_size: int = Field(default=32, ge=1)
+
+
+class KnowledgeSettings(BaseModel):
+    """Knowledge base: lexical index location, retrieval sizes and the answer threshold."""
+
+    bm25_path: Path = Path("./var/bm25")
+    top_k: int = Field(default=5, ge=1)
+    min_relevance: float = Field(default=0.35, ge=0, le=1)
+    embedding: EmbeddingSettings = EmbeddingSettings()
+
+
+class LLMSettings(BaseModel):
+    """An OpenAI-compatible chat endpoint; with no base URL and no key the product answers extractively."""
+
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    model: str = "gpt-4o-mini"
+    timeout_s: float = Field(default=20.0, gt=0)
+    max_tokens: int = Field(default=600, ge=1)
+    temperature: float = Field(default=0.0, ge=0, le=2)
+
+    @property
+    def enabled(self) -> bool:
+        """True when an endpoint or a key is configured."""
+        return self.base_url is not None or self.api_key is not None
+
+
+class SlackSettings(BaseModel):
+    """Slack app credentials; Socket Mode needs the app-level token."""
+
+    bot_token: SecretStr | None = None
+    app_token: SecretStr | None = None
+    signing_secret: SecretStr | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    api_base_url: str = "https://slack.com/api/"
+    handoff_channel: str | None = None
+
+    @property
+    def enabled(self) -> bool:
+        """True when a bot token is configured."""
+        return self.bot_token is not None
+
+
+class TicketingSettings(BaseModel):
+    """Which ITSM holds tickets, and how to reach it."""
+
+    kind: Literal["builtin", "jira", "servicenow", "zendesk"] = "builtin"
+    base_url: str | None = None
+    username: str | None = None
+    api_token: SecretStr | None = None
+    project_key: str | None = None
+    webhook_secret: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class RouterSettings(BaseModel):
+    """Intent routing thresholds (tuned on data; see the router benchmark)."""
+
+    confidence_threshold: float = Field(default=0.5, ge=0, le=1)
+    ambiguity_threshold: float = Field(default=0.1, ge=0, le=1)
+    model_dir: Path = Path("./var/models")
+
+
+class WebSettings(BaseModel):
+    """The FastAPI web app (admin UI, web chat, Slack HTTP endpoints, health)."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
+    public_url: str = "http://localhost:8000"
+    readiness_timeout_s: float = Field(default=3.0, gt=0)
+
+
+class Settings(BaseSettings):
+    """All configuration of one Deskpilot process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="DESKPILOT_",
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+    )
+
+    environment: Environment = Environment.DEV
+    data_dir: Path = Path("./var")
+    log_level: str = "INFO"
+    log_json: bool = True
+
+    database: DatabaseSettings = DatabaseSettings()
+    redis: RedisSettings = RedisSettings()
+    celery: CelerySettings = CelerySettings()
+    chroma: ChromaSettings = ChromaSettings()
+    knowledge: KnowledgeSettings = KnowledgeSettings()
+    llm: LLMSettings = LLMSettings()
+    slack: SlackSettings = SlackSettings()
+    ticketing: TicketingSettings = TicketingSettings()
+    router: RouterSettings = RouterSettings()
+    web: WebSettings = WebSettings()
+
+    @model_validator(mode="after")
+    def _enforce_production_secrets(self) -> Settings:
+        """Refuse placeholder secrets and the embedded database outside dev and test."""
+        if self.environment is not Environment.PRODUCTION:
+            return self
+        problems: list[str] = []
+        if self.web.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
+            problems.append("DESKPILOT_WEB__SECRET_KEY must be set to a real secret in production")
+        if self.slack.bot_token is not None and self.slack.signing_secret is None:
+            problems.append("DESKPILOT_SLACK__SIGNING_SECRET is required when a Slack bot token is set")
+        if self.database.is_sqlite:
+            problems.append("DESKPILOT_DATABASE__URL must point at PostgreSQL in production")
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Return the process-wide settings, read once from the environment and ``.env``."""
+    return Settings()

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from services.cli import NOT_BUILT_EXIT_CODE, app
+
+runner = CliRunner()
+
+
+def test_cli_help_lists_every_command() -> None:
+    result = runner.invoke(app, ["--help"])
+    assert result.exit_code == 0
+    for command in ("db", "serve", "worker", "beat", "slack", "ingest", "ask", "demo"):
+        assert command in result.output
+
+
+@pytest.mark.parametrize(
+    ("argv", "issue"),
+    [
+        (["worker"], "#6"),
+        (["beat"], "#6"),
+        (["slack"], "#5"),
+        (["ingest", "./kb", "--source", "folder"], "#3"),
+        (["ask", "how do I reset my password?"], "#3"),
+        (["demo"], "#3"),
+    ],
+)
+def test_cli_unbuilt_command_says_so_and_exits_non_zero(argv: list[str], issue: str) -> None:
+    result = runner.invoke(app, argv)
+    assert result.exit_code == NOT_BUILT_EXIT_CODE
+    assert "not available in this build yet" in result.output
+    assert issue in result.output
+
+
+def test_cli_db_upgrade_check_downgrade_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    db_file = tmp_path / "cli.db"
+    monkeypatch.setenv("DESKPILOT_DATABASE__URL", f"sqlite:///{db_file}")
+    upgraded = runner.invoke(app, ["db", "upgrade"])
+    assert upgraded.exit_code == 0, upgraded.output
+    assert db_file.exists()
+    checked = runner.invoke(app, ["db", "check"])
+    assert checked.exit_code == 0, checked.output
+    assert "agree" in checked.output
+    downgraded = runner.invoke(app, ["db", "downgrade", "base"])
+    assert downgraded.exit_code == 0, downgraded.output
+
+
+def test_cli_db_downgrade_requires_a_revision() -> None:
+    result = runner.invoke(app, ["db", "downgrade"])
+    assert result.exit_code != 0
+
+
+def test_cli_start_does_not_import_heavy_libraries() -> None:
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from services.cli import app\n"
+        "assert CliRunner().invoke(app, ['--help']).exit_code == 0\n"
+        "heavy = [m for m in ('torch', 'sentence_transformers', 'chromadb', 'langchain_core', 'celery')"
+        " if m in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == ""
+
+
+def test_cli_version_prints_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.output.startswith("deskpilot ")
