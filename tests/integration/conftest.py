@@ -48,18 +48,13 @@ def temporary_postgres_database() -> Iterator[str]:
     """Create an empty database on the test server; yields its SQLAlchemy URL and drops it afterwards."""
     admin = make_url(POSTGRES_ADMIN_URL)
     name = f"deskpilot_test_{uuid.uuid4().hex[:12]}"
-    connect_args = {
-        "host": admin.host,
-        "port": admin.port or 5432,
-        "user": admin.username,
-        "dbname": admin.database,
-    }
-    with psycopg.connect(**connect_args, autocommit=True) as conn:
+    conninfo = admin.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(conninfo, autocommit=True) as conn:
         conn.execute(f'CREATE DATABASE "{name}"')
     try:
         yield admin.set(database=name).render_as_string(hide_password=False)
     finally:
-        with psycopg.connect(**connect_args, autocommit=True) as conn:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 

@@ -37,7 +37,7 @@ def test_migrations_use_jsonb_and_timestamptz_on_postgres(postgres_url: str) -> 
     engine = create_engine(postgres_url)
     try:
         with engine.connect() as conn:
-            types = dict(
+            types: dict[str, str] = dict(
                 conn.execute(
                     text(
                         "SELECT column_name, data_type FROM information_schema.columns "

@@ -20,8 +20,8 @@ from tests.factories import (
 
 
 def test_employee_with_manager_groups_and_roles_persists(db_session: Session) -> None:
-    manager = EmployeeFactory(department="IT")
-    employee = EmployeeFactory(manager=manager, groups=[GroupFactory(name="finance")])
+    manager = EmployeeFactory.make(department="IT")
+    employee = EmployeeFactory.make(manager=manager, groups=[GroupFactory.make(name="finance")])
     employee.role_grants.append(models.EmployeeRole(role=models.Role.KNOWLEDGE_EDITOR))
     db_session.commit()
     db_session.expire_all()
@@ -33,7 +33,7 @@ def test_employee_with_manager_groups_and_roles_persists(db_session: Session) ->
 
 
 def test_rollback_isolates_tests_first(db_session: Session) -> None:
-    EmployeeFactory(email="isolation@example.test")
+    EmployeeFactory.make(email="isolation@example.test")
     db_session.commit()
     assert db_session.scalar(select(func.count()).select_from(models.Employee)) == 1
 
@@ -44,17 +44,17 @@ def test_rollback_isolates_tests_second(db_session: Session) -> None:
 
 
 def test_message_replay_with_same_idempotency_key_is_rejected(db_session: Session) -> None:
-    conversation = ConversationFactory()
-    MessageFactory(conversation=conversation, idempotency_key="slack:T1:Ev1")
+    conversation = ConversationFactory.make()
+    MessageFactory.make(conversation=conversation, idempotency_key="slack:T1:Ev1")
     db_session.commit()
     with pytest.raises(IntegrityError):
-        MessageFactory(conversation=conversation, idempotency_key="slack:T1:Ev1")
+        MessageFactory.make(conversation=conversation, idempotency_key="slack:T1:Ev1")
     db_session.rollback()
     assert db_session.scalar(select(func.count()).select_from(models.Message)) == 1
 
 
 def test_message_records_classification_route_latency_and_citations(db_session: Session) -> None:
-    message = MessageFactory(
+    message = MessageFactory.make(
         role=models.MessageRole.ASSISTANT,
         intent="vpn_issue",
         confidence=0.93,
@@ -82,16 +82,16 @@ def test_message_records_classification_route_latency_and_citations(db_session: 
 
 
 def test_ticket_external_key_is_unique_per_system(db_session: Session) -> None:
-    TicketFactory(system=models.TicketSystemKind.JIRA, external_key="IT-1")
-    TicketFactory(system=models.TicketSystemKind.SERVICENOW, external_key="IT-1")
+    TicketFactory.make(system=models.TicketSystemKind.JIRA, external_key="IT-1")
+    TicketFactory.make(system=models.TicketSystemKind.SERVICENOW, external_key="IT-1")
     db_session.flush()
     with pytest.raises(IntegrityError):
-        TicketFactory(system=models.TicketSystemKind.JIRA, external_key="IT-1")
+        TicketFactory.make(system=models.TicketSystemKind.JIRA, external_key="IT-1")
 
 
 def test_ticket_resolution_times_are_timezone_aware(db_session: Session) -> None:
     opened = datetime(2026, 11, 2, 9, 0, tzinfo=UTC)
-    ticket = TicketFactory(
+    ticket = TicketFactory.make(
         opened_at=opened,
         resolved_at=opened + timedelta(hours=3),
         status=models.TicketStatus.RESOLVED,
@@ -107,10 +107,10 @@ def test_ticket_resolution_times_are_timezone_aware(db_session: Session) -> None
 
 
 def test_automation_run_duplicate_key_is_rejected_and_requester_is_protected(db_session: Session) -> None:
-    run = AutomationRunFactory(idempotency_key="auto:software_access:U1:acrobat")
+    run = AutomationRunFactory.make(idempotency_key="auto:software_access:U1:acrobat")
     db_session.commit()
     with pytest.raises(IntegrityError):
-        AutomationRunFactory(idempotency_key="auto:software_access:U1:acrobat", requester=run.requester)
+        AutomationRunFactory.make(idempotency_key="auto:software_access:U1:acrobat", requester=run.requester)
     db_session.rollback()
     db_session.delete(run.requester)
     with pytest.raises(IntegrityError):  # ON DELETE RESTRICT: history keeps its requester
@@ -118,7 +118,7 @@ def test_automation_run_duplicate_key_is_rejected_and_requester_is_protected(db_
 
 
 def test_draft_keeps_its_source_tickets(db_session: Session) -> None:
-    tickets = [TicketFactory() for _ in range(3)]
+    tickets = [TicketFactory.make() for _ in range(3)]
     draft = models.ArticleDraft(
         title="VPN drops on hotel Wi-Fi",
         body_markdown="## Symptoms\n...",
