@@ -1,32 +1,15 @@
 from __future__ import annotations
 
-from sqlalchemy import create_engine, inspect, text
+from sqlalchemy import create_engine, text
 
-from services import models
-from services.common.migrate import build_alembic_config, check, downgrade, upgrade
+from services.common.migrate import build_alembic_config, check
 from tests.integration.conftest import temporary_postgres_database
-from tests.services_probe import probe_postgres
+from tests.migration_checks import assert_upgrade_downgrade_upgrade_round_trips
 
 
-def _tables(url: str) -> set[str]:
-    engine = create_engine(url)
-    try:
-        return set(inspect(engine).get_table_names()) - {"alembic_version"}
-    finally:
-        engine.dispose()
-
-
-def test_migrations_upgrade_downgrade_upgrade_on_postgres(postgres_url: str) -> None:
-    assert probe_postgres().ok
+def test_migrations_upgrade_downgrade_upgrade_without_drift_on_postgres(postgres_url: str) -> None:
     with temporary_postgres_database() as url:
-        config = build_alembic_config(database_url=url)
-        upgrade(config)
-        assert _tables(url) == set(models.Base.metadata.tables)
-        downgrade(config, "base")
-        assert _tables(url) == set()
-        upgrade(config)
-        assert _tables(url) == set(models.Base.metadata.tables)
-        check(config)
+        assert_upgrade_downgrade_upgrade_round_trips(url)
 
 
 def test_migrations_match_models_on_postgres(postgres_url: str) -> None:
