@@ -1,0 +1,73 @@
+"""The seams between Deskpilot and the outside world, as small Protocols.
+
+Fakes in ``connectors/fakes`` satisfy them by shape. Only DTOs from ``connectors.models`` cross a seam.
+Errors raised across a seam are those of ``connectors.errors`` (a ``RetryableError`` may be retried,
+a ``PermanentError`` must not be). Times are timezone-aware UTC datetimes; durations are seconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from connectors.models import DocumentBatch
+
+
+@runtime_checkable
+class KnowledgeSource(Protocol):
+    """A place articles come from (folder, JSON Lines, Confluence, ServiceNow Knowledge, Zendesk Guide).
+
+    Contract:
+    - ``name`` is the configured source name; every document it yields carries it as ``source``.
+    - ``load_all()`` yields every readable document once, in batches. A document that cannot be read
+      is reported in ``DocumentBatch.failures`` and the iteration goes on; an error that stops the whole
+      source (auth, outage after retries) is raised as a ``ConnectorError``.
+    - ``poll(since, until)`` yields the documents created or changed in ``[since, until)``; it may
+      return more (sources with coarse timestamps), never fewer.
+    - ``list_document_ids()`` yields the ids of every document that currently exists, so that ingestion
+      can prune deleted ones without downloading bodies.
+    Iteration is lazy: nothing is fetched before the first ``next()``.
+    """
+
+    name: str
+
+    def load_all(self) -> Iterator[DocumentBatch]:
+        """Every document of the source."""
+        ...
+
+    def poll(self, since: datetime, until: datetime) -> Iterator[DocumentBatch]:
+        """Documents changed in ``[since, until)``."""
+        ...
+
+    def list_document_ids(self) -> Iterator[list[str]]:
+        """Ids of all documents that exist now."""
+        ...
+
+
+@runtime_checkable
+class Embedder(Protocol):
+    """Turns text into unit-length vectors of a fixed dimension.
+
+    Contract: ``embed_documents`` returns one vector per input, in order; ``embed_query`` may use a
+    query-specific prompt. Vectors are L2-normalised so that the dot product is the cosine similarity.
+    Raises ``RetryableError`` when a remote embedding endpoint is unavailable.
+    """
+
+    @property
+    def dimension(self) -> int:
+        """Length of every vector."""
+        ...
+
+    @property
+    def model_name(self) -> str:
+        """Identifies the model; indexes built with another model must be rebuilt."""
+        ...
+
+    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
+        """Vectors for passages."""
+        ...
+
+    def embed_query(self, text: str) -> list[float]:
+        """Vector for a search query."""
+        ...

@@ -1,0 +1,61 @@
+"""DTOs that cross the connector seams. Vendor JSON never leaves an adapter; these do."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ContentType(StrEnum):
+    """How a document body is written; decides the chunker."""
+
+    MARKDOWN = "markdown"
+    HTML = "html"
+    TEXT = "text"
+
+
+class KnowledgeDocument(BaseModel):
+    """One article as a knowledge source delivers it.
+
+    ``document_id`` is stable within the source (a page id, a sys_id, a relative path); ``acl`` names the
+    directory groups allowed to read it, and is empty when every employee may.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str = Field(min_length=1, max_length=100)
+    document_id: str = Field(min_length=1, max_length=500)
+    title: str = Field(min_length=1, max_length=500)
+    body: str
+    content_type: ContentType = ContentType.MARKDOWN
+    url: str | None = None
+    updated_at: datetime | None = None
+    category: str | None = None
+    acl: frozenset[str] = frozenset()
+    metadata: dict[str, str | int | float | bool] = Field(default_factory=dict)
+
+    @property
+    def doc_key(self) -> str:
+        """Globally unique key: ``f"{source}:{document_id}"``."""
+        return f"{self.source}:{self.document_id}"
+
+
+class DocumentFailure(BaseModel):
+    """A document the source could not deliver (unreadable, malformed); ingestion reports it and goes on."""
+
+    model_config = ConfigDict(frozen=True)
+
+    source: str
+    document_id: str
+    error: str
+
+
+class DocumentBatch(BaseModel):
+    """What a knowledge source yields: documents, plus the ones it could not read in this batch."""
+
+    model_config = ConfigDict(frozen=True)
+
+    documents: list[KnowledgeDocument] = Field(default_factory=list)
+    failures: list[DocumentFailure] = Field(default_factory=list)
