@@ -11,7 +11,13 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+import numpy.typing as npt
+
 from connectors.models import DocumentBatch
+
+Vectors = npt.NDArray[np.float32]
+"""A float32 matrix of shape (n, dimension), one L2-normalised row per text."""
 
 
 @runtime_checkable
@@ -49,8 +55,9 @@ class KnowledgeSource(Protocol):
 class Embedder(Protocol):
     """Turns text into unit-length vectors of a fixed dimension.
 
-    Contract: ``embed_documents`` returns one vector per input, in order; ``embed_query`` may use a
-    query-specific prompt. Vectors are L2-normalised so that the dot product is the cosine similarity.
+    Contract: ``embed_documents`` returns one row per input, in order, as a float32 matrix;
+    ``embed_query`` returns one row for a search query. Rows are L2-normalised, so the dot product is the
+    cosine similarity.
     Raises ``RetryableError`` when a remote embedding endpoint is unavailable.
     """
 
@@ -64,10 +71,10 @@ class Embedder(Protocol):
         """Identifies the model; indexes built with another model must be rebuilt."""
         ...
 
-    def embed_documents(self, texts: Sequence[str]) -> list[list[float]]:
-        """Vectors for passages."""
+    def embed_documents(self, texts: Sequence[str]) -> Vectors:
+        """Vectors for passages, shape (len(texts), dimension)."""
         ...
 
-    def embed_query(self, text: str) -> list[float]:
-        """Vector for a search query."""
+    def embed_query(self, text: str) -> Vectors:
+        """Vector for a search query, shape (dimension,)."""
         ...

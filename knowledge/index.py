@@ -1,0 +1,49 @@
+"""The knowledge index: embedder, vector store and lexical index, built from Settings once per process."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+from connectors.interfaces import Embedder
+from knowledge.lexical import LexicalIndex
+from knowledge.retrieve import HybridRetriever, RetrievalConfig
+from knowledge.store import ChromaVectorStore, open_chroma_client
+from services.common.config import Settings
+
+
+@dataclass
+class KnowledgeIndex:
+    """Both indexes and the embedder that feeds them."""
+
+    embedder: Embedder
+    vectors: ChromaVectorStore
+    lexical: LexicalIndex
+
+    def retriever(self, config: RetrievalConfig | None = None) -> HybridRetriever:
+        """A hybrid retriever over this index."""
+        return HybridRetriever(
+            embedder=self.embedder, vectors=self.vectors, lexical=self.lexical, config=config
+        )
+
+
+_lock = threading.Lock()
+
+
+def open_knowledge_index(settings: Settings, *, embedder: Embedder | None = None) -> KnowledgeIndex:
+    """Open the configured indexes (the lexical one is loaded from disk when present).
+
+    ``embedder`` overrides the configured one (tests pass a fake). Nothing heavy is loaded until used.
+    """
+    from knowledge.embeddings import build_embedder
+
+    with _lock:
+        chosen = embedder or build_embedder(settings.knowledge.embedding)
+        vectors = ChromaVectorStore(
+            open_chroma_client(settings.chroma),
+            base_name=settings.chroma.collection,
+            embedding_model=chosen.model_name,
+        )
+        lexical = LexicalIndex(settings.knowledge.bm25_path)
+        lexical.load()
+        return KnowledgeIndex(embedder=chosen, vectors=vectors, lexical=lexical)
