@@ -14,7 +14,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from connectors.models import DocumentBatch
+from connectors.models import ChatMessage, DocumentBatch, LLMPurpose, LLMResult
 
 Vectors = npt.NDArray[np.float32]
 """A float32 matrix of shape (n, dimension), one L2-normalised row per text."""
@@ -77,4 +77,26 @@ class Embedder(Protocol):
 
     def embed_query(self, text: str) -> Vectors:
         """Vector for a search query, shape (dimension,)."""
+        ...
+
+
+@runtime_checkable
+class LLM(Protocol):
+    """A chat model behind an OpenAI-compatible endpoint.
+
+    Contract: ``complete`` sends the messages and returns the text of the first choice. It raises
+    ``RetryableError`` (timeout after ``timeout_s`` seconds, 5xx, connection failure, 429) or
+    ``PermanentError`` (auth, bad request); it never retries by itself, so the caller decides whether a
+    fallback is better than a retry. Prompts must already be free of personal data (``knowledge.pii``).
+    """
+
+    @property
+    def model_name(self) -> str:
+        """The configured model."""
+        ...
+
+    def complete(
+        self, messages: Sequence[ChatMessage], *, purpose: LLMPurpose, max_tokens: int, timeout_s: float
+    ) -> LLMResult:
+        """The model's reply to ``messages``."""
         ...

@@ -59,3 +59,34 @@ class DocumentBatch(BaseModel):
 
     documents: list[KnowledgeDocument] = Field(default_factory=list)
     failures: list[DocumentFailure] = Field(default_factory=list)
+
+
+class LLMPurpose(StrEnum):
+    """Why an LLM is called; every call is tagged for tracing and cost."""
+
+    ANSWER = "answer"
+    DRAFT_ARTICLE = "draft_article"
+    SUMMARY = "summary"
+    RERANK = "rerank"
+
+
+class ChatMessage(BaseModel):
+    """One chat message sent to an LLM."""
+
+    model_config = ConfigDict(frozen=True)
+
+    role: str = Field(pattern="^(system|user|assistant)$")
+    content: str
+
+
+class LLMResult(BaseModel):
+    """What an LLM answered, with usage for cost accounting."""
+
+    model_config = ConfigDict(frozen=True)
+
+    text: str
+    model: str
+    purpose: LLMPurpose
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: float = 0.0
