@@ -25,6 +25,7 @@ from knowledge.citations import Citation, InvalidCitationError, citation_for, re
 from knowledge.pii import scrub_pii
 from knowledge.prompts import answer_v1
 from knowledge.retrieve import HybridRetriever, RetrievalResult, RetrievedChunk
+from services.common.config import Settings
 from services.common.errors import DeskpilotError
 
 logger = logging.getLogger(__name__)
@@ -51,13 +52,23 @@ class AnswerStatus(StrEnum):
 
 @dataclass(frozen=True)
 class AnswerPolicy:
-    """Knobs of answering; defaults come from Settings (knowledge.min_relevance, knowledge.top_k, llm.*)."""
+    """Knobs of answering; :meth:`from_settings` takes them from Settings."""
 
     min_relevance: float = 0.45
     top_k: int = 5
     max_tokens: int = 600
     llm_timeout_s: float = 20.0
     prompt_version: str = answer_v1.VERSION
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AnswerPolicy:
+        """The policy configured by ``knowledge.*`` and ``llm.*`` settings."""
+        return cls(
+            min_relevance=settings.knowledge.min_relevance,
+            top_k=settings.knowledge.top_k,
+            max_tokens=settings.llm.max_tokens,
+            llm_timeout_s=settings.llm.timeout_s,
+        )
 
 
 @dataclass
@@ -108,6 +119,52 @@ def extractive_text(item: RetrievedChunk) -> str:
     heading = f"{chunk.title} — {chunk.heading_path}" if chunk.heading_path else chunk.title
     body = re.sub(r"\n{3,}", "\n\n", chunk.text.strip())
     return f"*{heading}*\n{_trim(body, EXTRACTIVE_MAX_CHARS)} [1]"
+
+
+_ACTION_HEADING = re.compile(
+    r"(?i)\b(resolution|resolve|solution|steps?|fix|workaround|how to|procedure|instructions|what to do)\b"
+)
+_CONTEXT_HEADING = re.compile(
+    r"(?i)\b(symptoms?|cause|more information|overview|summary|problem|introduction)\b"
+)
+_WHY_QUESTION = re.compile(r"(?i)^\s*(why|what causes|what is causing|what's causing)\b")
+SIBLING_SCAN = 40
+INTRO_MARGIN = 0.08
+
+
+def _is_context(item: RetrievedChunk) -> bool:
+    heading = item.chunk.heading_path
+    return not heading or (bool(_CONTEXT_HEADING.search(heading)) and not _ACTION_HEADING.search(heading))
+
+
+def choose_extractive_passage(
+    question: str, passages: Sequence[RetrievedChunk], retriever: HybridRetriever, viewer: Viewer
+) -> RetrievedChunk:
+    """The passage to quote: the best match, unless it only describes the problem while its article has steps.
+
+    An extractive answer should tell the employee what to do. When the best passage is an introduction,
+    the symptoms or the cause (and the question is not a "why" question), quote the article's resolution
+    or steps section instead: first one that was retrieved, else one read from the same article.
+    """
+    best = passages[0]
+    if not _is_context(best) or _WHY_QUESTION.match(question):
+        return best
+    same_article = [p for p in passages[1:] if p.chunk.doc_key == best.chunk.doc_key]
+    for item in same_article:
+        if _ACTION_HEADING.search(item.chunk.heading_path):
+            return item
+    siblings = retriever.vectors.get(
+        [f"{best.chunk.doc_key}:{n}" for n in range(SIBLING_SCAN)], viewer=viewer
+    )
+    for chunk_id in sorted(siblings, key=lambda cid: int(cid.rsplit(":", 1)[1])):
+        chunk = siblings[chunk_id]
+        if _ACTION_HEADING.search(chunk.heading_path):
+            return RetrievedChunk(chunk=chunk, score=best.score, dense=best.dense, lexical=None)
+    if not best.chunk.heading_path:
+        for item in same_article:
+            if item.score >= best.score - INTRO_MARGIN:
+                return item
+    return best
 
 
 def _related(passages: Sequence[RetrievedChunk], cited: Sequence[Citation]) -> list[Citation]:
@@ -174,7 +231,7 @@ def answer_question(
             return answer
         timings["llm_ms"] = (time.perf_counter() - mark) * 1000
 
-    best = passages[0]
+    best = choose_extractive_passage(question, passages, retriever, viewer)
     citations = [citation_for(1, best)]
     timings["total_ms"] = (time.perf_counter() - started) * 1000
     return Answer(
@@ -184,7 +241,7 @@ def answer_question(
         extractive_text(best),
         citations,
         confidence,
-        related=_related(passages[1:], citations),
+        related=_related(passages, citations),
         notice=notice,
         timings_ms=timings,
     )

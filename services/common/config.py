@@ -101,6 +101,27 @@ class KnowledgeSettings(BaseModel):
     embedding: EmbeddingSettings = EmbeddingSettings()
 
 
+class SourceSettings(BaseModel):
+    """One knowledge source, e.g. ``DESKPILOT_SOURCES__WIKI__KIND=confluence``, ``..__URL``, ``..__TOKEN``."""
+
+    kind: Literal["folder", "jsonl", "confluence", "servicenow", "zendesk"]
+    path: Path | None = None
+    url: str | None = None
+    username: str | None = None
+    token: SecretStr | None = None
+    spaces: list[str] = Field(default_factory=list)
+    knowledge_bases: list[str] = Field(default_factory=list)
+    locale: str = "en-us"
+    limit: int | None = Field(default=None, ge=1)
+
+
+class DemoSettings(BaseModel):
+    """What ``deskpilot demo`` (and ``make run``) loads."""
+
+    datasets_dir: Path = Path("../shared/datasets")
+    ms_office_articles: int = Field(default=200, ge=0)
+
+
 class LLMSettings(BaseModel):
     """An OpenAI-compatible chat endpoint; with no base URL and no key the product answers extractively."""
 
@@ -190,6 +211,8 @@ class Settings(BaseSettings):
     ticketing: TicketingSettings = TicketingSettings()
     router: RouterSettings = RouterSettings()
     web: WebSettings = WebSettings()
+    sources: dict[str, SourceSettings] = Field(default_factory=dict)
+    demo: DemoSettings = DemoSettings()
 
     @model_validator(mode="after")
     def _enforce_production_secrets(self) -> Settings:

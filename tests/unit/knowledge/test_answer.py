@@ -36,8 +36,7 @@ GlobalProtect VPN disconnects every few minutes on hotel Wi-Fi or a home router.
 3. If the VPN still disconnects, restart the laptop and use a wired connection.
 """
 PAYROLL = (
-    "## Approvals\n\nPayroll approval code NWL-PAY-7781 is needed for NetSuite payroll at month end. "
-    * 2
+    "## Approvals\n\nPayroll approval code NWL-PAY-7781 is needed for NetSuite payroll at month end. " * 2
 )
 
 
@@ -229,3 +228,34 @@ def test_answer_history_and_passages_reach_the_prompt(kb: KnowledgeEnv) -> None:
     roles = [m.role for m in llm.prompts[0]]
     assert roles == ["system", "user", "assistant", "user"]
     assert "[1] VPN keeps disconnecting" in llm.prompts[0][-1].content
+
+
+def test_answer_extractive_quotes_resolution_when_symptoms_match_best(
+    knowledge_env: KnowledgeEnv, tmp_path: Path
+) -> None:
+    folder = tmp_path / "kb2"
+    body = (
+        "## Symptoms\n\nThe printer queue is stuck and jobs show Error - Printing on every laptop.\n\n"
+        "## Resolution\n\n1. Open PaperCut.\n2. Cancel the held job.\n3. Release it again at the printer.\n"
+        + "Badge in to release. "
+        * 5
+    )
+    write_article(folder, "printer.md", title="Printer queue stuck", body=body)
+    ingest_source(
+        FolderKnowledgeSource("kb2", folder),
+        kind="folder",
+        index=knowledge_env.index,
+        session_factory=knowledge_env.session_factory,
+    )
+    retriever = knowledge_env.index.retriever()
+    how = answer_question(
+        "printer queue stuck Error - Printing", viewer=Viewer(), retriever=retriever, policy=POLICY
+    )
+    assert how.citations[0].heading_path == "Resolution" and "1. Open PaperCut." in how.text
+    why = answer_question(
+        "why is the printer queue stuck with Error - Printing",
+        viewer=Viewer(),
+        retriever=retriever,
+        policy=POLICY,
+    )
+    assert why.citations[0].heading_path == "Symptoms"

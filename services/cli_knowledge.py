@@ -1,0 +1,224 @@
+"""``deskpilot ingest``, ``ask`` and ``demo``: the knowledge commands of the CLI (imported lazily)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import typer
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.interfaces import KnowledgeSource
+from connectors.models import DocumentFailure
+from knowledge.index import KnowledgeIndex, open_knowledge_index
+from knowledge.ingest import IngestMode, IngestReport, ProgressCallback, ingest_source
+from services.common.config import Settings, SourceSettings
+from services.common.db import build_engine, build_session_factory
+
+
+@contextmanager
+def knowledge_runtime(settings: Settings) -> Iterator[tuple[sessionmaker[Session], KnowledgeIndex]]:
+    """Session factory and knowledge index for one CLI command."""
+    engine = build_engine(settings.database)
+    try:
+        yield build_session_factory(engine), open_knowledge_index(settings)
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def progress_bar(label: str) -> Iterator[ProgressCallback]:
+    """A terminal progress bar counting documents (rate and elapsed time)."""
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        SpinnerColumn,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("documents"),
+        TimeElapsedColumn(),
+        transient=False,
+    ) as progress:
+        task = progress.add_task(label, total=None)
+        yield lambda n: progress.advance(task, n)
+
+
+def resolve_source(
+    settings: Settings, source: str, path: Path | None, limit: int | None
+) -> tuple[str, SourceSettings]:
+    """A source name and its settings: a configured source, or ``folder``/``jsonl`` given a path."""
+    if source in settings.sources:
+        return source, settings.sources[source]
+    if source in ("folder", "jsonl"):
+        if path is None:
+            raise typer.BadParameter(f"'{source}' needs --path", param_hint="--path")
+        return f"{source}:{path.resolve().name}", SourceSettings(kind=source, path=path, limit=limit)
+    configured = ", ".join(sorted(settings.sources)) or "none"
+    raise typer.BadParameter(
+        f"unknown source {source!r}: use 'folder --path DIR', 'jsonl --path FILE', 'demo', or a configured "
+        f"source (DESKPILOT_SOURCES__<NAME>__KIND=...; configured: {configured})",
+        param_hint="SOURCE",
+    )
+
+
+def print_report(report: IngestReport, *, as_json: bool) -> None:
+    """Summary line and one line per failed document."""
+    if as_json:
+        typer.echo(json.dumps({**report.as_dict(), "failures": [f.model_dump() for f in report.failures]}))
+        return
+    typer.echo(
+        f"{report.source}: {report.documents} documents "
+        f"({report.changed} new or changed, {report.unchanged} unchanged), "
+        f"{report.chunks_embedded} chunks embedded, {report.chunks_reused} reused, {report.removed} removed, "
+        f"{len(report.failures)} failed, {report.seconds:.1f} s"
+    )
+    for failure in report.failures:
+        _print_failure(failure)
+
+
+def _print_failure(failure: DocumentFailure) -> None:
+    typer.secho(f"  ✗ {failure.document_id}: {failure.error}", fg=typer.colors.RED, err=True)
+
+
+def run_ingest(
+    settings: Settings,
+    source: str,
+    *,
+    path: Path | None,
+    limit: int | None,
+    changed_only: bool,
+    as_json: bool,
+) -> int:
+    """Ingest one source; returns the exit code (1 when the source itself failed)."""
+    from connectors.registry import build_knowledge_source
+    from services.common.errors import DeskpilotError
+
+    if source == "demo":
+        return run_demo(settings, as_json=as_json)
+    name, source_settings = resolve_source(settings, source, path, limit)
+    try:
+        connector: KnowledgeSource = build_knowledge_source(name, source_settings)
+    except DeskpilotError as exc:
+        typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+        return 1
+    with (
+        knowledge_runtime(settings) as (session_factory, index),
+        progress_bar(f"ingesting {name}") as advance,
+    ):
+        try:
+            report = ingest_source(
+                connector,
+                kind=source_settings.kind,
+                index=index,
+                session_factory=session_factory,
+                mode=IngestMode.POLL if changed_only else IngestMode.FULL,
+                config=source_settings.model_dump(mode="json", exclude={"token"}, exclude_none=True),
+                progress=advance,
+            )
+        except (DeskpilotError, OSError) as exc:
+            typer.secho(f"error: ingestion of {name} stopped: {exc}", fg=typer.colors.RED, err=True)
+            return 1
+    print_report(report, as_json=as_json)
+    return 0
+
+
+def run_demo(settings: Settings, *, as_json: bool) -> int:
+    """Seed the demo directory and ingest the demo knowledge base."""
+    from knowledge.demo import load_demo, ms_office_articles_path
+
+    with (
+        knowledge_runtime(settings) as (session_factory, index),
+        progress_bar("loading demo knowledge base") as adv,
+    ):
+        reports = load_demo(settings, index=index, session_factory=session_factory, progress=adv)
+    for report in reports:
+        print_report(report, as_json=as_json)
+    if len(reports) == 1 and settings.demo.ms_office_articles:
+        typer.echo(
+            f"note: {ms_office_articles_path(settings)} not found, Microsoft 365 articles were not loaded"
+        )
+    return 0
+
+
+def run_ask(settings: Settings, question: str, *, as_email: str | None, as_json: bool) -> int:
+    """Answer a question as an employee and print the answer, citations and timings."""
+    from connectors.registry import build_llm
+    from knowledge.acl import Viewer
+    from knowledge.answer import AnswerPolicy, answer_question
+    from knowledge.citations import Citation
+    from services.common.db import session_scope
+    from services.conversations.flows import conversation_record_answer_flow
+    from services.conversations.models import Channel
+    from services.directory import repo as directory
+
+    if not question.strip():
+        typer.secho("error: the question is empty", fg=typer.colors.RED, err=True)
+        return 2
+    with knowledge_runtime(settings) as (session_factory, index):
+        with session_scope(session_factory) as db_session:
+            if as_email:
+                employee = directory.get_employee_by_email(db_session=db_session, email=as_email)
+                if employee is None:
+                    typer.secho(f"error: no employee with e-mail {as_email}", fg=typer.colors.RED, err=True)
+                    return 2
+            else:
+                employee = directory.get_or_create_employee(
+                    db_session=db_session,
+                    email="cli@deskpilot.local",
+                    display_name="Command line (public articles)",
+                )
+            employee_id, viewer = employee.id, Viewer.of(employee.group_names)
+        answer = answer_question(
+            question,
+            viewer=viewer,
+            retriever=index.retriever(),
+            llm=build_llm(settings.llm),
+            policy=AnswerPolicy.from_settings(settings),
+        )
+        conversation_record_answer_flow(
+            session_factory, employee_id=employee_id, channel=Channel.CLI, answer=answer
+        )
+    base = settings.web.public_url.rstrip("/")
+
+    def link(citation: Citation) -> str:
+        return citation.url or f"{base}/kb/articles/{citation.article_id}"
+
+    if as_json:
+        typer.echo(
+            json.dumps(
+                {
+                    "status": answer.status.value,
+                    "mode": answer.mode.value,
+                    "text": answer.text,
+                    "notice": answer.notice,
+                    "confidence": round(answer.confidence, 4),
+                    "citations": [
+                        {**c.as_dict(), "link": c.url or f"{base}/kb/articles/{c.article_id}"}
+                        for c in answer.citations
+                    ],
+                    "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
+                }
+            )
+        )
+        return 0
+    typer.echo(answer.text)
+    if answer.notice:
+        typer.secho(f"({answer.notice})", fg=typer.colors.YELLOW)
+    for citation in answer.citations:
+        where = f" › {citation.heading_path}" if citation.heading_path else ""
+        typer.echo(f"[{citation.number}] {citation.title}{where} — {link(citation)}")
+    for related in answer.related:
+        typer.echo(f"See also: {related.title} — {link(related)}")
+    timing = ", ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings_ms.items())
+    typer.secho(f"{answer.mode.value} · confidence {answer.confidence:.2f} · {timing}", dim=True)
+    return 0
