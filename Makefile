@@ -21,9 +21,10 @@ $(STAMP): pyproject.toml requirements.lock
 install: $(STAMP)
 
 ## run: install, migrate the embedded database, start the web app on http://$(HOST):$(PORT)
+## and load the demo knowledge base in the background (the app answers at once; the page shows progress)
 run: install
 	$(BIN)/deskpilot db upgrade
-	$(BIN)/deskpilot serve --host $(HOST) --port $(PORT)
+	$(BIN)/deskpilot serve --load-demo --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check, then every test (integration tests need PostgreSQL and Redis; see DEVELOPERS.md)
 test: install lint typecheck

@@ -104,18 +104,25 @@ def serve(
     host: str | None = typer.Option(None, help="Bind address (default from settings: 127.0.0.1)."),
     port: int | None = typer.Option(None, help="Port (default from settings: 8000)."),
     workers: int = typer.Option(1, min=1, help="Worker processes."),
+    load_demo: bool = typer.Option(
+        False, "--load-demo", help="Load the demo knowledge base in the background."
+    ),
 ) -> None:
     """Serve the web app (web shell, health, metrics)."""
     import uvicorn
 
+    from services.admin.app import create_app
     from services.common.config import get_settings
     from services.common.logging import configure_logging
 
+    if load_demo and workers > 1:
+        raise typer.BadParameter("--load-demo runs in one process: use --workers 1", param_hint="--load-demo")
     settings = get_settings()
     configure_logging(level=settings.log_level, json_format=settings.log_json)
+    target = create_app(settings, load_demo=True) if load_demo else "services.admin.app:create_app"
     uvicorn.run(
-        "services.admin.app:create_app",
-        factory=True,
+        target,
+        factory=not load_demo,
         host=host or settings.web.host,
         port=port or settings.web.port,
         workers=workers,

@@ -20,9 +20,16 @@ from services.common.db import build_engine, build_session_factory
 
 @contextmanager
 def knowledge_runtime(settings: Settings) -> Iterator[tuple[sessionmaker[Session], KnowledgeIndex]]:
-    """Session factory and knowledge index for one CLI command."""
+    """Session factory and knowledge index for one CLI command (exits with a hint if not migrated)."""
+    from services.common.migrate import SchemaOutOfDateError, ensure_schema_current
+
     engine = build_engine(settings.database)
     try:
+        try:
+            ensure_schema_current(engine)
+        except SchemaOutOfDateError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            raise typer.Exit(1) from exc
         yield build_session_factory(engine), open_knowledge_index(settings)
     finally:
         engine.dispose()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
@@ -26,8 +27,40 @@ HERE = Path(__file__).resolve().parent
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the web app for ``settings`` (read from the environment when omitted). No I/O until startup."""
+def _load_demo_in_background(app: FastAPI, settings: Settings) -> threading.Thread:
+    """Load the demo knowledge base in a daemon thread; progress goes to ``app.state.demo``."""
+    from knowledge.demo import load_demo
+    from knowledge.index import open_knowledge_index
+
+    status: dict[str, object] = {"state": "loading", "documents": 0}
+    app.state.demo = status
+
+    def advance(count: int) -> None:
+        status["documents"] = int(str(status["documents"])) + count
+
+    def run() -> None:
+        try:
+            index = open_knowledge_index(settings)
+            reports = load_demo(
+                settings, index=index, session_factory=app.state.session_factory, progress=advance
+            )
+            status.update(state="ready", sources=[r.as_dict() for r in reports])
+            logger.info("demo knowledge base ready", extra={"sources": status["sources"]})
+        except Exception as exc:  # noqa: BLE001 - the web app stays up; the page shows the failure
+            status.update(state="failed", error=f"{type(exc).__name__}: {exc}")
+            logger.exception("loading the demo knowledge base failed")
+
+    thread = threading.Thread(target=run, name="demo-loader", daemon=True)
+    thread.start()
+    return thread
+
+
+def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> FastAPI:
+    """Build the web app for ``settings`` (read from the environment when omitted). No I/O until startup.
+
+    ``load_demo`` loads the demo knowledge base in the background after startup, so the app answers
+    ``/readyz`` at once while the articles are embedded (``make run``).
+    """
     settings = settings or get_settings()
 
     @asynccontextmanager
@@ -38,6 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.readiness_checks = build_readiness_checks(settings, engine)
         app.state.check_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
         logger.info("web app started", extra={"database": engine.dialect.name})
+        if load_demo:
+            _load_demo_in_background(app, settings)
         try:
             yield
         finally:
@@ -46,6 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app = FastAPI(title="Deskpilot", version=__version__, lifespan=lifespan, docs_url="/api/docs")
     app.state.settings = settings
+    app.state.demo = None
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

@@ -119,7 +119,7 @@ class DemoSettings(BaseModel):
     """What ``deskpilot demo`` (and ``make run``) loads."""
 
     datasets_dir: Path = Path("../shared/datasets")
-    ms_office_articles: int = Field(default=200, ge=0)
+    ms_office_articles: int = Field(default=300, ge=0)
 
 
 class LLMSettings(BaseModel):

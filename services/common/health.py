@@ -51,10 +51,12 @@ class Readiness:
 
 
 def check_database(engine: Engine) -> str:
-    """Run ``SELECT 1``; returns the backend name."""
+    """Run ``SELECT 1`` and check the schema is migrated to head; returns the backend and revision."""
+    from services.common.migrate import ensure_schema_current
+
     with engine.connect() as connection:
         connection.execute(text("SELECT 1"))
-    return engine.dialect.name
+    return f"{engine.dialect.name}, schema {ensure_schema_current(engine)}"
 
 
 def check_redis(url: str, timeout_s: float) -> str:

@@ -6,9 +6,12 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine
 
 import migrations
+from services.common.errors import DeskpilotError
 
 MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
@@ -43,3 +46,34 @@ def check(config: Config) -> None:
 def current(config: Config) -> None:
     """Print the current revision of the database."""
     command.current(config, verbose=False)
+
+
+class SchemaOutOfDateError(DeskpilotError):
+    """The database is not migrated to the revision this code expects."""
+
+    http_status = 503
+    code = "schema_out_of_date"
+
+
+def head_revision() -> str:
+    """The newest migration revision shipped with this code."""
+    head = ScriptDirectory.from_config(build_alembic_config()).get_current_head()
+    assert head is not None, "no migrations found"
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None when it was never migrated)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()
+
+
+def ensure_schema_current(engine: Engine) -> str:
+    """Raise SchemaOutOfDateError unless the database is at head; returns the revision."""
+    current, head = current_revision(engine), head_revision()
+    if current != head:
+        found = f"at revision {current}" if current else "not migrated"
+        raise SchemaOutOfDateError(
+            f"the database is {found}, this version needs {head}: run `deskpilot db upgrade`"
+        )
+    return current

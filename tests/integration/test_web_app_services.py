@@ -16,7 +16,7 @@ def test_readyz_on_postgres_and_redis_is_ready(tmp_path: Path, postgres_url: str
         response = client.get("/readyz")
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
-    assert checks["database"]["detail"] == "postgresql"
+    assert checks["database"]["detail"] == "postgresql, schema 0001"
     assert checks["redis"]["ok"] is True
     assert checks["redis"]["detail"].startswith("redis ")
 

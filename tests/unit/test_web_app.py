@@ -41,7 +41,8 @@ def test_readyz_embedded_default_is_ready(client: TestClient) -> None:
     assert response.status_code == 200, response.text
     body = response.json()
     assert body["status"] == "ready"
-    assert body["checks"]["database"] == {**body["checks"]["database"], "ok": True, "detail": "sqlite"}
+    assert body["checks"]["database"]["ok"] is True
+    assert body["checks"]["database"]["detail"] == "sqlite, schema 0001"
     assert body["checks"]["vector_store"]["ok"] is True
     assert "redis" not in body["checks"]
 
@@ -49,6 +50,7 @@ def test_readyz_embedded_default_is_ready(client: TestClient) -> None:
 def test_readyz_unreachable_redis_reports_degraded(tmp_path: Path) -> None:
     port = _closed_port()
     settings = make_settings(tmp_path, redis={"url": f"redis://:hunter2@127.0.0.1:{port}/0"})
+    upgrade(build_alembic_config(database_url=settings.database.url))
     with TestClient(create_app(settings)) as test_client:
         response = test_client.get("/readyz")
     assert response.status_code == 503
@@ -139,3 +141,12 @@ def test_domain_error_maps_to_http_status_with_correlation_id(tmp_path: Path) ->
         "message": "article 7 does not exist",
         "correlation_id": "c-1",
     }
+
+
+def test_readyz_unmigrated_database_is_not_ready_and_says_what_to_run(tmp_path: Path) -> None:
+    with TestClient(create_app(make_settings(tmp_path))) as test_client:
+        response = test_client.get("/readyz")
+        page = test_client.get("/")
+    assert response.status_code == 503
+    assert "deskpilot db upgrade" in response.json()["checks"]["database"]["detail"]
+    assert page.status_code == 200 and "not migrated" in page.text

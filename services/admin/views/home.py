@@ -32,10 +32,38 @@ def describe_profile(settings: Settings) -> list[tuple[str, str]]:
     ]
 
 
+def knowledge_status(request: Request) -> str:
+    """One line on the knowledge base: article and chunk counts, and demo loading progress."""
+    from sqlalchemy import func, select
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from services.common.db import session_scope
+    from services.kb.models import Article, ArticleStatus, Chunk
+
+    try:
+        with session_scope(request.app.state.session_factory) as db_session:
+            articles = db_session.scalar(
+                select(func.count()).select_from(Article).where(Article.status == ArticleStatus.PUBLISHED)
+            )
+            chunks = db_session.scalar(
+                select(func.count()).select_from(Chunk).where(Chunk.indexed_at.is_not(None))
+            )
+    except SQLAlchemyError:
+        return "unavailable: the database is not reachable or not migrated (see /readyz)"
+    line = f"{articles} published articles, {chunks} indexed passages"
+    demo = request.app.state.demo
+    if demo and demo.get("state") == "loading":
+        line += f" (loading the demo knowledge base: {demo.get('documents', 0)} documents read so far)"
+    elif demo and demo.get("state") == "failed":
+        line += f" (loading the demo knowledge base failed: {demo.get('error')})"
+    return line
+
+
 @router.get("/", response_class=HTMLResponse)
 def home(request: Request) -> HTMLResponse:
     """Landing page of the web app."""
     state = request.app.state
+    profile = [*describe_profile(state.settings), ("Knowledge base", knowledge_status(request))]
     return state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "index.html", {"profile": describe_profile(state.settings)}
+        request, "index.html", {"profile": profile}
     )
