@@ -53,25 +53,34 @@ class BenchEnv:
 
 
 @contextmanager
-def bench_environment(embedder: Embedder | None = None) -> Iterator[BenchEnv]:
-    """Create, migrate and open a fresh embedded environment; removed afterwards."""
-    with tempfile.TemporaryDirectory(prefix="deskpilot-bench-") as tmp:
-        root = Path(tmp)
-        settings = Settings(
-            _env_file=None,
-            environment="test",
-            database={"url": f"sqlite:///{root / 'bench.db'}"},
-            chroma={"path": root / "chroma"},
-            knowledge={"bm25_path": root / "bm25"},
+def open_bench_environment(root: Path, embedder: Embedder | None = None) -> Iterator[BenchEnv]:
+    """Open (creating and migrating when needed) an embedded environment under ``root``."""
+    root.mkdir(parents=True, exist_ok=True)
+    settings = Settings(
+        _env_file=None,
+        environment="test",
+        database={"url": f"sqlite:///{root / 'bench.db'}"},
+        chroma={"path": root / "chroma"},
+        knowledge={"bm25_path": root / "bm25"},
+    )
+    upgrade(build_alembic_config(database_url=settings.database.url))
+    engine = build_engine(settings.database)
+    try:
+        yield BenchEnv(
+            settings, build_session_factory(engine), open_knowledge_index(settings, embedder=embedder)
         )
-        upgrade(build_alembic_config(database_url=settings.database.url))
-        engine = build_engine(settings.database)
-        try:
-            yield BenchEnv(
-                settings, build_session_factory(engine), open_knowledge_index(settings, embedder=embedder)
-            )
-        finally:
-            engine.dispose()
+    finally:
+        engine.dispose()
+
+
+@contextmanager
+def bench_environment(embedder: Embedder | None = None) -> Iterator[BenchEnv]:
+    """A fresh embedded environment in a temporary folder, removed afterwards."""
+    with (
+        tempfile.TemporaryDirectory(prefix="deskpilot-bench-") as tmp,
+        open_bench_environment(Path(tmp), embedder) as env,
+    ):
+        yield env
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from connectors.interfaces import Embedder
 from knowledge.lexical import LexicalIndex
-from knowledge.retrieve import HybridRetriever, RetrievalConfig
+from knowledge.retrieve import HybridRetriever, Reranker, RetrievalConfig
 from knowledge.store import ChromaVectorStore, open_chroma_client
 from services.common.config import Settings
 
@@ -19,11 +19,16 @@ class KnowledgeIndex:
     embedder: Embedder
     vectors: ChromaVectorStore
     lexical: LexicalIndex
+    reranker: Reranker | None = None
 
     def retriever(self, config: RetrievalConfig | None = None) -> HybridRetriever:
-        """A hybrid retriever over this index."""
+        """A hybrid retriever over this index (with the configured reranker, if any)."""
         return HybridRetriever(
-            embedder=self.embedder, vectors=self.vectors, lexical=self.lexical, config=config
+            embedder=self.embedder,
+            vectors=self.vectors,
+            lexical=self.lexical,
+            config=config,
+            reranker=self.reranker,
         )
 
 
@@ -46,4 +51,9 @@ def open_knowledge_index(settings: Settings, *, embedder: Embedder | None = None
         )
         lexical = LexicalIndex(settings.knowledge.bm25_path)
         lexical.load()
-        return KnowledgeIndex(embedder=chosen, vectors=vectors, lexical=lexical)
+        reranker: Reranker | None = None
+        if settings.knowledge.reranker_model is not None:
+            from knowledge.rerank import CrossEncoderReranker
+
+            reranker = CrossEncoderReranker(settings.knowledge.reranker_model)
+        return KnowledgeIndex(embedder=chosen, vectors=vectors, lexical=lexical, reranker=reranker)

@@ -97,6 +97,7 @@ class KnowledgeSettings(BaseModel):
 
     bm25_path: Path = Path("./var/bm25")
     top_k: int = Field(default=5, ge=1)
+    reranker_model: Path | None = None
     min_relevance: float = Field(default=0.45, ge=0, le=1)  # best F1 on StackFAQ vs CLINC150 (bench)
     embedding: EmbeddingSettings = EmbeddingSettings()
 
