@@ -208,12 +208,10 @@ class ChromaVectorStore:
             collection = self._collection(group, create=False)
             if collection is None:
                 continue
-            size = collection.count()
-            if size == 0:
-                continue
+            # No count() first: Chroma returns fewer than n_results when the partition is smaller.
             result = collection.query(
                 query_embeddings=np.asarray(vector, dtype=np.float32).reshape(1, -1),
-                n_results=min(k, size),
+                n_results=k,
                 include=["documents", "metadatas", "distances"],
             )
             ids = result["ids"][0]
