@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from services import __version__
 from services.admin.middleware import RequestContextMiddleware
-from services.admin.views import health, home
+from services.admin.views import articles, health, home
 from services.common.config import Settings, get_settings
 from services.common.db import build_engine, build_session_factory
 from services.common.errors import DeskpilotError
@@ -87,6 +87,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(health.router)
     app.include_router(home.router)
+    app.include_router(articles.router)
 
     @app.exception_handler(DeskpilotError)
     async def deskpilot_error_handler(_request: Request, exc: DeskpilotError) -> JSONResponse:
