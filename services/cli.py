@@ -23,6 +23,8 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+intents_app = typer.Typer(help="Intent catalog and classifier.", no_args_is_help=True)
+app.add_typer(intents_app, name="intents")
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -187,6 +189,38 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print the summaries
     from services.common.config import get_settings
 
     raise typer.Exit(run_demo(get_settings(), as_json=as_json))
+
+
+@intents_app.command("load")
+def intents_load(
+    file: Path | None = typer.Option(None, "--file", help="Catalog YAML (default: the shipped catalog)."),
+) -> None:
+    """Load an intent catalog (intents, routes, slots, utterances) into the database."""
+    from services.cli_intents import run_load
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_load(get_settings(), file))
+
+
+@intents_app.command("train")
+def intents_train() -> None:
+    """Train the classifier on the database's utterances and activate it (hot-swapped by running apps)."""
+    from services.cli_intents import run_train
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_train(get_settings()))
+
+
+@intents_app.command("test")
+def intents_test(
+    text: str = typer.Argument(..., help="A message to classify."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Classify a message with the active model: ranking, decision and route."""
+    from services.cli_intents import run_test
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_test(get_settings(), text, as_json=as_json))
 
 
 def main() -> None:

@@ -19,8 +19,8 @@ from services.common.db import build_engine, build_session_factory
 
 
 @contextmanager
-def knowledge_runtime(settings: Settings) -> Iterator[tuple[sessionmaker[Session], KnowledgeIndex]]:
-    """Session factory and knowledge index for one CLI command (exits with a hint if not migrated)."""
+def database_runtime(settings: Settings) -> Iterator[sessionmaker[Session]]:
+    """Session factory for one CLI command (exits with a hint when the schema is not migrated)."""
     from services.common.migrate import SchemaOutOfDateError, ensure_schema_current
 
     engine = build_engine(settings.database)
@@ -30,9 +30,16 @@ def knowledge_runtime(settings: Settings) -> Iterator[tuple[sessionmaker[Session
         except SchemaOutOfDateError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             raise typer.Exit(1) from exc
-        yield build_session_factory(engine), open_knowledge_index(settings)
+        yield build_session_factory(engine)
     finally:
         engine.dispose()
+
+
+@contextmanager
+def knowledge_runtime(settings: Settings) -> Iterator[tuple[sessionmaker[Session], KnowledgeIndex]]:
+    """Session factory and knowledge index for one CLI command."""
+    with database_runtime(settings) as session_factory:
+        yield session_factory, open_knowledge_index(settings)
 
 
 @contextmanager

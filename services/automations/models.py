@@ -20,6 +20,7 @@ class AutomationKind(StrEnum):
     ACCOUNT_UNLOCK = "account_unlock"
     MFA_RESET = "mfa_reset"
     SOFTWARE_ACCESS = "software_access"
+    ACCESS_REQUEST = "access_request"
     HARDWARE_REQUEST = "hardware_request"
     CREATE_TICKET = "create_ticket"
     TICKET_STATUS = "ticket_status"

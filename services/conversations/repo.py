@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.db import utcnow
@@ -30,6 +31,10 @@ def add_message(
     latency_ms: int | None = None,
     citations: list[dict[str, Any]] | None = None,
     details: dict[str, Any] | None = None,
+    intent: str | None = None,
+    confidence: float | None = None,
+    intent_ranking: list[Any] | None = None,
+    idempotency_key: str | None = None,
 ) -> Message:
     """Append a message and touch the conversation's activity time."""
     message = Message(
@@ -41,8 +46,53 @@ def add_message(
         latency_ms=latency_ms,
         citations=citations or [],
         details=details or {},
+        intent=intent,
+        confidence=confidence,
+        intent_ranking=intent_ranking or [],
+        idempotency_key=idempotency_key,
     )
     db_session.add(message)
     conversation.last_activity_at = utcnow()
     db_session.flush()
     return message
+
+
+def get_conversation(*, db_session: Session, conversation_id: int, employee_id: int) -> Conversation | None:
+    """The employee's conversation with this id (None when it is someone else's or missing)."""
+    conversation = db_session.get(Conversation, conversation_id)
+    return conversation if conversation is not None and conversation.employee_id == employee_id else None
+
+
+def find_message_by_key(*, db_session: Session, idempotency_key: str) -> Message | None:
+    """The message recorded for an idempotency key (a redelivered event)."""
+    return db_session.scalar(select(Message).where(Message.idempotency_key == idempotency_key))
+
+
+def reply_after(*, db_session: Session, message: Message) -> Message | None:
+    """The assistant message that answered ``message``."""
+    return db_session.scalar(
+        select(Message)
+        .where(
+            Message.conversation_id == message.conversation_id,
+            Message.id > message.id,
+            Message.role == MessageRole.ASSISTANT,
+        )
+        .order_by(Message.id)
+        .limit(1)
+    )
+
+
+def recent_turns(*, db_session: Session, conversation_id: int, limit: int = 6) -> list[tuple[str, str]]:
+    """The last ``limit`` (role, text) pairs of a conversation, oldest first."""
+    rows = db_session.execute(
+        select(Message.role, Message.text)
+        .where(Message.conversation_id == conversation_id)
+        .order_by(Message.id.desc())
+        .limit(limit)
+    ).all()
+    return [(role.value, text) for role, text in reversed(rows)]
+
+
+def get_conversation_any(*, db_session: Session, conversation_id: int) -> Conversation | None:
+    """A conversation by id, whoever it belongs to (for the orchestrator's own bookkeeping)."""
+    return db_session.get(Conversation, conversation_id)

@@ -1,0 +1,66 @@
+"""Serving the active intent model, hot-swapped when a newer version is activated (by any process)."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.interfaces import Embedder
+from services.common.db import session_scope
+from services.common.errors import DeskpilotError
+from services.router import repo
+from services.router.classifier import TrainedIntentClassifier
+
+logger = logging.getLogger(__name__)
+
+
+class NoIntentModelError(DeskpilotError):
+    """No model has been trained yet."""
+
+    http_status = 503
+    code = "no_intent_model"
+
+
+class ActiveIntentModel:
+    """The classifier of the active model version.
+
+    ``get()`` looks up the active version in the database at most every ``refresh_s`` seconds; when it
+    changed (a retrain in the admin app or the CLI, in any process), the new artifact is loaded outside
+    the lock and swapped in, so requests in flight keep the model they started with.
+    """
+
+    def __init__(
+        self, session_factory: sessionmaker[Session], *, embedder: Embedder, refresh_s: float = 5.0
+    ) -> None:
+        self._session_factory = session_factory
+        self._embedder = embedder
+        self._refresh_s = refresh_s
+        self._lock = threading.Lock()
+        self._classifier: TrainedIntentClassifier | None = None
+        self._checked_at = float("-inf")
+
+    def get(self) -> TrainedIntentClassifier:
+        """The classifier to use now; raises NoIntentModelError before the first training."""
+        now = time.monotonic()
+        current = self._classifier
+        if current is not None and now - self._checked_at < self._refresh_s:
+            return current
+        with session_scope(self._session_factory) as db_session:
+            active = repo.active_model_version(db_session=db_session)
+            version, path = (active.version, active.artifact_path) if active else (None, None)
+        self._checked_at = now
+        if version is None or path is None:
+            if current is not None:
+                return current
+            raise NoIntentModelError("no intent model is trained yet: run `deskpilot intents train`")
+        if current is not None and current.version == version:
+            return current
+        loaded = TrainedIntentClassifier.load(Path(path), embedder=self._embedder)
+        with self._lock:
+            self._classifier = loaded
+        logger.info("intent model swapped in", extra={"version": version})
+        return loaded
