@@ -34,7 +34,8 @@ def load_demo(
     session_factory: sessionmaker[Session],
     progress: ProgressCallback | None = None,
 ) -> list[IngestReport]:
-    """Seed the demo people and ingest the demo sources (incremental: a second run takes seconds)."""
+    """Seed the demo people, ingest the demo sources (incremental: a second run takes seconds), and train the
+    intent classifier from the shipped catalog when no model is active yet."""
     with session_scope(session_factory) as db_session:
         seed_demo_directory(db_session)
     reports = [
@@ -63,4 +64,11 @@ def load_demo(
         )
     elif settings.demo.ms_office_articles:
         logger.warning("demo: %s not found; loading the IT handbook only", articles)
+    from services.router.training import ensure_intent_model
+
+    trained = ensure_intent_model(
+        session_factory, embedder=index.embedder, model_dir=settings.router.model_dir
+    )
+    if trained is not None:
+        logger.info("demo: intent model trained", extra={"version": trained.version})
     return reports

@@ -171,15 +171,28 @@ def ingest(
 
 @app.command()
 def ask(
-    question: str = typer.Argument(..., help="The question, in quotes."),
-    as_email: str | None = typer.Option(None, "--as", help="Answer as this employee (their article access)."),
-    as_json: bool = typer.Option(False, "--json", help="Print the answer as JSON."),
+    question: str | None = typer.Argument(None, help="The message, in quotes."),
+    as_email: str | None = typer.Option(None, "--as", help="Send as this employee (their article access)."),
+    conversation: int | None = typer.Option(None, "--conversation", help="Continue this conversation."),
+    press: str | None = typer.Option(None, "--press", help="Press a button of the last reply (its action)."),
+    value: str = typer.Option("", "--value", help="The pressed button's value."),
+    as_json: bool = typer.Option(False, "--json", help="Print the reply as JSON."),
 ) -> None:
-    """Ask a question and print the answer with citations and timings."""
+    """Ask Deskpilot something (or press a button) and print the reply with citations and timings."""
     from services.cli_knowledge import run_ask
     from services.common.config import get_settings
 
-    raise typer.Exit(run_ask(get_settings(), question, as_email=as_email, as_json=as_json))
+    raise typer.Exit(
+        run_ask(
+            get_settings(),
+            question,
+            as_email=as_email,
+            as_json=as_json,
+            conversation_id=conversation,
+            press=press,
+            value=value,
+        )
+    )
 
 
 @app.command()

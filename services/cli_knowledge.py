@@ -12,6 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import KnowledgeSource
 from connectors.models import DocumentFailure
+from knowledge.citations import Citation
 from knowledge.index import KnowledgeIndex, open_knowledge_index
 from knowledge.ingest import IngestMode, IngestReport, ProgressCallback, ingest_source
 from services.common.config import Settings, SourceSettings
@@ -164,19 +165,32 @@ def run_demo(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
-def run_ask(settings: Settings, question: str, *, as_email: str | None, as_json: bool) -> int:
-    """Answer a question as an employee and print the answer, citations and timings."""
-    from connectors.registry import build_llm
-    from knowledge.acl import Viewer
-    from knowledge.answer import AnswerPolicy, answer_question
-    from knowledge.citations import Citation
+def run_ask(
+    settings: Settings,
+    question: str | None,
+    *,
+    as_email: str | None,
+    as_json: bool,
+    conversation_id: int | None = None,
+    press: str | None = None,
+    value: str = "",
+) -> int:
+    """Send a message (or press a button) as an employee; print the reply, citations, buttons and timings.
+
+    The message goes through the orchestrator, exactly as from Slack or the web chat: classified, routed
+    (answer, automation with slot filling and confirmation, ticket status, handoff, small talk) and recorded.
+    """
     from services.common.db import session_scope
-    from services.conversations.flows import conversation_record_answer_flow
     from services.conversations.models import Channel
+    from services.conversations.orchestrator import ButtonAction
+    from services.conversations.runtime import build_orchestrator
     from services.directory import repo as directory
 
-    if not question.strip():
+    if press is None and not (question or "").strip():
         typer.secho("error: the question is empty", fg=typer.colors.RED, err=True)
+        return 2
+    if press is not None and conversation_id is None:
+        typer.secho("error: --press needs --conversation", fg=typer.colors.RED, err=True)
         return 2
     with knowledge_runtime(settings) as (session_factory, index):
         with session_scope(session_factory) as db_session:
@@ -191,17 +205,27 @@ def run_ask(settings: Settings, question: str, *, as_email: str | None, as_json:
                     email="cli@deskpilot.local",
                     display_name="Command line (public articles)",
                 )
-            employee_id, viewer = employee.id, Viewer.of(employee.group_names)
-        answer = answer_question(
-            question,
-            viewer=viewer,
-            retriever=index.retriever(),
-            llm=build_llm(settings.llm),
-            policy=AnswerPolicy.from_settings(settings),
-        )
-        conversation_record_answer_flow(
-            session_factory, employee_id=employee_id, channel=Channel.CLI, answer=answer
-        )
+            employee_id = employee.id
+        orchestrator = build_orchestrator(settings, session_factory=session_factory, index=index)
+        try:
+            if press is not None:
+                assert conversation_id is not None
+                reply = orchestrator.handle_action(
+                    employee_id=employee_id,
+                    conversation_id=conversation_id,
+                    action=ButtonAction(press),
+                    value=value,
+                )
+            else:
+                reply = orchestrator.handle_message(
+                    employee_id=employee_id,
+                    channel=Channel.CLI,
+                    text=str(question),
+                    conversation_id=conversation_id,
+                )
+        except ValueError as exc:
+            typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
+            return 2
     base = settings.web.public_url.rstrip("/")
 
     def link(citation: Citation) -> str:
@@ -211,28 +235,44 @@ def run_ask(settings: Settings, question: str, *, as_email: str | None, as_json:
         typer.echo(
             json.dumps(
                 {
-                    "status": answer.status.value,
-                    "mode": answer.mode.value,
-                    "text": answer.text,
-                    "notice": answer.notice,
-                    "confidence": round(answer.confidence, 4),
-                    "citations": [
-                        {**c.as_dict(), "link": c.url or f"{base}/kb/articles/{c.article_id}"}
-                        for c in answer.citations
+                    "conversation_id": reply.conversation_id,
+                    "message_id": reply.message_id,
+                    "route": reply.route.value,
+                    "outcome": reply.outcome.value,
+                    "mode": reply.answer_mode,
+                    "intent": reply.intent,
+                    "confidence": None if reply.confidence is None else round(reply.confidence, 4),
+                    "text": reply.text,
+                    "notice": reply.notice,
+                    "citations": [{**c.as_dict(), "link": link(c)} for c in reply.citations],
+                    "buttons": [
+                        {"action": b.action.value, "label": b.label, "value": b.value} for b in reply.buttons
                     ],
-                    "timings_ms": {k: round(v, 1) for k, v in answer.timings_ms.items()},
+                    "latency_ms": round(reply.latency_ms, 1),
                 }
             )
         )
         return 0
-    typer.echo(answer.text)
-    if answer.notice:
-        typer.secho(f"({answer.notice})", fg=typer.colors.YELLOW)
-    for citation in answer.citations:
+    typer.echo(reply.text)
+    if reply.notice:
+        typer.secho(f"({reply.notice})", fg=typer.colors.YELLOW)
+    for citation in reply.citations:
         where = f" › {citation.heading_path}" if citation.heading_path else ""
         typer.echo(f"[{citation.number}] {citation.title}{where} — {link(citation)}")
-    for related in answer.related:
-        typer.echo(f"See also: {related.title} — {link(related)}")
-    timing = ", ".join(f"{k.removesuffix('_ms')} {v:.0f} ms" for k, v in answer.timings_ms.items())
-    typer.secho(f"{answer.mode.value} · confidence {answer.confidence:.2f} · {timing}", dim=True)
+    if reply.buttons:
+        typer.echo(
+            "Buttons: "
+            + " · ".join(
+                f"{b.label} (--press {b.action.value}{f' --value {b.value}' if b.value else ''})"
+                for b in reply.buttons
+            )
+        )
+    intent = (
+        f"{reply.intent} ({reply.confidence:.2f})" if reply.intent and reply.confidence is not None else "-"
+    )
+    typer.secho(
+        f"conversation {reply.conversation_id} · intent {intent} · route {reply.route.value} · "
+        f"{reply.latency_ms:.0f} ms",
+        dim=True,
+    )
     return 0

@@ -104,6 +104,7 @@ class Reply:
     notice: str | None = None
     latency_ms: float = 0.0
     state: dict[str, Any] = field(default_factory=dict)
+    answer_mode: str | None = None
     replayed: bool = False
 
 
@@ -610,6 +611,7 @@ class Orchestrator:
             notice=draft.notice,
             latency_ms=latency_ms,
             state=conversation.state,
+            answer_mode=draft.details.get("mode"),
         )
 
 

@@ -54,3 +54,17 @@ def intents_train_flow(
         db_session.flush()
         repo.activate_model_version(db_session=db_session, version=row)
     return row, report
+
+
+def ensure_intent_model(
+    session_factory: sessionmaker[Session], *, embedder: Embedder, model_dir: Path
+) -> IntentModelVersion | None:
+    """Load the shipped catalog and train once when no model is active (first start, demo); else no-op."""
+    from services.router.catalog import load_catalog
+
+    with session_scope(session_factory) as db_session:
+        if repo.active_model_version(db_session=db_session) is not None:
+            return None
+        repo.sync_catalog(db_session=db_session, catalog=load_catalog())
+    row, _ = intents_train_flow(session_factory, embedder=embedder, model_dir=model_dir)
+    return row

@@ -80,7 +80,7 @@ def test_cli_ingest_prints_summary_and_each_failed_document(configured: Path) ->
 def test_cli_ask_answers_with_citations_and_respects_audiences(configured: Path, tmp_path: Path) -> None:
     assert runner.invoke(app, ["ingest", "folder", "--path", str(configured)]).exit_code == 0
     answer = json.loads(runner.invoke(app, ["ask", "VPN drops on hotel Wi-Fi", "--json"]).output)
-    assert answer["status"] == "answered" and answer["mode"] == "extractive"
+    assert answer["outcome"] == "answered" and answer["mode"] == "extractive"
     assert answer["citations"][0]["title"] == "VPN keeps dropping"
     assert answer["citations"][0]["link"].startswith("http://localhost:8000/kb/articles/")
     public = json.loads(runner.invoke(app, ["ask", "payroll code", "--json"]).output)
@@ -124,5 +124,26 @@ def test_cli_ask_with_llm_endpoint_gives_a_grounded_answer(
     answer = json.loads(
         runner.invoke(app, ["ask", "VPN drops on hotel Wi-Fi, switch to TCP?", "--json"]).output
     )
-    assert answer["mode"] == "llm" and answer["status"] == "answered", answer
+    assert answer["mode"] == "llm" and answer["outcome"] == "answered", answer
     assert "[1]" in answer["text"] and answer["citations"][0]["title"] == "VPN keeps dropping"
+
+
+def test_cli_intents_load_train_test_and_a_confirmed_automation(configured: Path) -> None:
+    before = runner.invoke(app, ["intents", "test", "i need figma"])
+    assert before.exit_code == 1 and "deskpilot intents train" in before.output
+    loaded = runner.invoke(app, ["intents", "load"])
+    assert loaded.exit_code == 0 and "28 intents in the catalog: 29 added" in loaded.output  # + out_of_scope
+    trained = runner.invoke(app, ["intents", "train"])
+    assert trained.exit_code == 0 and trained.output.startswith("trained ")
+    tested = json.loads(
+        runner.invoke(app, ["intents", "test", "please install figma on my laptop", "--json"]).output
+    )
+    assert tested["intent"] == "software_request" and tested["route"] == "automation"
+
+    first = json.loads(runner.invoke(app, ["ask", "please install figma on my laptop", "--json"]).output)
+    assert first["route"] == "automation" and "Figma" in first["text"]
+    assert [b["action"] for b in first["buttons"]] == ["confirm", "cancel"]
+    pressed = runner.invoke(
+        app, ["ask", "--press", "confirm", "--conversation", str(first["conversation_id"])]
+    )
+    assert pressed.exit_code == 0 and "Your request is in (reference AR-" in pressed.output
