@@ -453,7 +453,7 @@ class Orchestrator:
     # ---- other routes -------------------------------------------------------------------------------
 
     def _ticket_status(self, text: str, state: dict[str, Any], employee_id: int) -> _Draft:
-        """The employee's open tickets, or the one they named (only their own: no one else's status)."""
+        """The employee's open tickets and requests, or the one they named (only their own)."""
         from services.router.slots import extract_ticket_number
 
         key = extract_ticket_number(text)
@@ -463,13 +463,30 @@ class Orchestrator:
                 query = query.where(Ticket.external_key == key)
             else:
                 query = query.where(Ticket.status.in_(OPEN_TICKET_STATUSES))
-            tickets = db_session.scalars(query.limit(10)).all()
             lines = [
                 strings.TICKET_STATUS_LINE.format(
                     key=t.external_key, title=t.title, status=t.status.value, opened=f"{t.opened_at:%Y-%m-%d}"
                 )
-                for t in tickets
+                for t in db_session.scalars(query.limit(10))
             ]
+            if not key:
+                runs = db_session.scalars(
+                    select(AutomationRun)
+                    .where(AutomationRun.requester_id == employee_id)
+                    .order_by(AutomationRun.created_at.desc())
+                    .limit(10)
+                )
+                lines += [
+                    strings.REQUEST_STATUS_LINE.format(
+                        reference=f"AR-{run.id}",
+                        kind=run.kind.value.replace("_", " "),
+                        details=", ".join(str(v) for v in run.params.values())[:80],
+                        state=run.state.value.replace("_", " "),
+                        opened=f"{run.created_at:%Y-%m-%d}",
+                    )
+                    for run in runs
+                    if not run.state.is_final
+                ]
         if not lines:
             text_out = strings.TICKET_STATUS_NOT_FOUND.format(key=key) if key else strings.TICKET_STATUS_NONE
         else:
