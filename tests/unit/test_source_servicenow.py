@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from connectors.errors import AuthError, RemoteNotFoundError, RemoteUnavailableError
 from connectors.http import JsonHttpClient
 from connectors.interfaces import KnowledgeSource
-from connectors.models import ContentType, DocumentBatch, DocumentFailure, KnowledgeDocument
+from connectors.models import ContentType
 from connectors.servicenow import ServiceNowKnowledgeSource
 from tests.emulators.fixtures_kb import (
     IT_KB,
@@ -21,6 +21,7 @@ from tests.emulators.fixtures_kb import (
 )
 from tests.emulators.harness import RunningEmulator, serve_emulator
 from tests.emulators.servicenow import build_app
+from tests.emulators.source_checks import gather, recording_client
 
 TABLE = "/api/now/table/kb_knowledge"
 PREFIX = "0a1b2c3d4e5f60718293a4b5c6d7e8"
@@ -63,27 +64,14 @@ def make_source(
 def fault_client(
     emulator: RunningEmulator, delays: list[float], *, timeout_s: float = 5.0, max_attempts: int = 3
 ) -> JsonHttpClient:
-    """A client whose backoff sleeps are recorded in ``delays`` instead of slept."""
-    return JsonHttpClient(
+    return recording_client(
+        emulator,
+        delays,
         system="servicenow",
-        base_url=emulator.base_url,
         auth=(SERVICENOW_USER, SERVICENOW_PASSWORD),
         timeout_s=timeout_s,
         max_attempts=max_attempts,
-        backoff_base_s=0.01,
-        sleep=delays.append,
     )
-
-
-def gather(
-    batches: Iterable[DocumentBatch],
-) -> tuple[dict[str, KnowledgeDocument], dict[str, DocumentFailure]]:
-    documents: dict[str, KnowledgeDocument] = {}
-    failures: dict[str, DocumentFailure] = {}
-    for batch in batches:
-        documents.update({doc.document_id: doc for doc in batch.documents})
-        failures.update({failure.document_id: failure for failure in batch.failures})
-    return documents, failures
 
 
 def test_servicenow_source_satisfies_knowledge_source_protocol(emulator: RunningEmulator) -> None:

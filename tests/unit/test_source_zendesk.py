@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import base64
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 
 import pytest
 
 from connectors.errors import AuthError, RemoteNotFoundError, RemoteUnavailableError
 from connectors.http import JsonHttpClient
 from connectors.interfaces import KnowledgeSource
-from connectors.models import ContentType, DocumentBatch, DocumentFailure, KnowledgeDocument
+from connectors.models import ContentType
 from connectors.zendesk import ZendeskGuideSource
 from tests.emulators.fixtures_kb import ADMIN_SEGMENT, ZENDESK_ARTICLES, ZENDESK_EMAIL, ZENDESK_TOKEN, utc
 from tests.emulators.harness import RunningEmulator, serve_emulator
+from tests.emulators.source_checks import gather, recording_client
 from tests.emulators.zendesk import build_app
 
 LIST = "/api/v2/help_center/en-us/articles"
@@ -56,25 +57,14 @@ def make_source(
 def fault_client(
     emulator: RunningEmulator, delays: list[float], *, timeout_s: float = 5.0, max_attempts: int = 3
 ) -> JsonHttpClient:
-    """A client whose backoff sleeps are recorded in ``delays`` instead of slept."""
-    return JsonHttpClient(
+    return recording_client(
+        emulator,
+        delays,
         system="zendesk",
-        base_url=emulator.base_url,
         auth=(f"{ZENDESK_EMAIL}/token", ZENDESK_TOKEN),
         timeout_s=timeout_s,
         max_attempts=max_attempts,
-        backoff_base_s=0.01,
-        sleep=delays.append,
     )
-
-
-def gather(batches: Iterable[DocumentBatch]) -> tuple[dict[str, KnowledgeDocument], list[DocumentFailure]]:
-    documents: dict[str, KnowledgeDocument] = {}
-    failures: list[DocumentFailure] = []
-    for batch in batches:
-        documents.update({doc.document_id: doc for doc in batch.documents})
-        failures.extend(batch.failures)
-    return documents, failures
 
 
 def test_zendesk_source_satisfies_knowledge_source_protocol(emulator: RunningEmulator) -> None:
@@ -85,7 +75,7 @@ def test_zendesk_load_all_small_pages_returns_every_published_article(emulator: 
     documents, failures = gather(make_source(emulator, page_size=2).load_all())
 
     assert set(documents) == PUBLISHED  # no draft, no German article
-    assert [failure.document_id for failure in failures] == [MALFORMED]
+    assert list(failures) == [MALFORMED]
     vpn = documents["360001"]
     assert vpn.source == "guide"
     assert vpn.title == "Install the VPN client"
@@ -134,7 +124,7 @@ def test_zendesk_poll_window_edges_returns_changed_articles_only(emulator: Runni
     documents, failures = gather(make_source(emulator).poll(since, until))
 
     assert set(documents) == {"360002"}  # the German article and the draft are left out
-    assert [failure.document_id for failure in failures] == [MALFORMED]
+    assert list(failures) == [MALFORMED]
     calls = emulator.calls(INCREMENTAL)
     assert len(calls) == 1
     assert calls[0]["query"] == {"start_time": str(int(utc(2026, 3, 2, 9, 30).timestamp()))}
@@ -150,7 +140,7 @@ def test_zendesk_poll_incremental_pages_overlap_yields_each_change_once() -> Non
 
     documents, failures = gather(batches)
     assert set(documents) == {"360002"}
-    assert [failure.document_id for failure in failures] == [MALFORMED]  # on two pages, reported once
+    assert list(failures) == [MALFORMED]  # on two pages, reported once
     assert len(calls) == 4
 
 
