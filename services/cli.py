@@ -146,10 +146,38 @@ def beat() -> None:
     _not_built("beat", "issue #6, ticket automation on Celery")
 
 
-@app.command(context_settings=_PASSTHROUGH)
+@app.command()
 def slack() -> None:
-    """Run the Slack bot in Socket Mode."""
-    _not_built("slack", "issue #5, the Slack bot")
+    """Run the Slack bot over Socket Mode (needs DESKPILOT_SLACK__APP_TOKEN, BOT_TOKEN, SIGNING_SECRET)."""
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    from knowledge.index import open_knowledge_index
+    from services.bot.runtime import build_slack_app
+    from services.common.config import get_settings
+    from services.common.db import build_engine, build_session_factory
+    from services.common.logging import configure_logging
+    from services.common.migrate import ensure_schema_current
+
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
+    if (
+        settings.slack.app_token is None
+        or settings.slack.bot_token is None
+        or settings.slack.signing_secret is None
+    ):
+        typer.secho(
+            "error: Socket Mode needs DESKPILOT_SLACK__APP_TOKEN, DESKPILOT_SLACK__BOT_TOKEN and "
+            "DESKPILOT_SLACK__SIGNING_SECRET",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    engine = build_engine(settings.database)
+    ensure_schema_current(engine)
+    slack_app = build_slack_app(
+        settings, session_factory=build_session_factory(engine), index=open_knowledge_index(settings)
+    )
+    SocketModeHandler(slack_app, settings.slack.app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
 
 
 @app.command()

@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from services import __version__
 from services.admin.middleware import RequestContextMiddleware
-from services.admin.views import articles, health, home
+from services.admin.views import articles, health, home, slack
 from services.common.config import Settings, get_settings
 from services.common.db import build_engine, build_session_factory
 from services.common.errors import DeskpilotError
@@ -70,7 +70,21 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
         app.state.session_factory = build_session_factory(engine)
         app.state.readiness_checks = build_readiness_checks(settings, engine)
         app.state.check_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
-        logger.info("web app started", extra={"database": engine.dialect.name})
+        app.state.slack_handler = None
+        if settings.slack.enabled and settings.slack.signing_secret is None:
+            logger.error("Slack HTTP endpoints disabled: DESKPILOT_SLACK__SIGNING_SECRET is not set")
+        elif settings.slack.enabled:
+            from slack_bolt.adapter.fastapi import SlackRequestHandler
+
+            from knowledge.index import open_knowledge_index
+            from services.bot.runtime import build_slack_app
+
+            index = open_knowledge_index(settings)
+            slack_app = build_slack_app(settings, session_factory=app.state.session_factory, index=index)
+            app.state.slack_handler = SlackRequestHandler(slack_app)
+        logger.info(
+            "web app started", extra={"database": engine.dialect.name, "slack": settings.slack.enabled}
+        )
         if load_demo:
             _load_demo_in_background(app, settings)
         try:
@@ -88,6 +102,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(health.router)
     app.include_router(home.router)
     app.include_router(articles.router)
+    app.include_router(slack.router)
 
     @app.exception_handler(DeskpilotError)
     async def deskpilot_error_handler(_request: Request, exc: DeskpilotError) -> JSONResponse:

@@ -96,3 +96,27 @@ def recent_turns(*, db_session: Session, conversation_id: int, limit: int = 6) -
 def get_conversation_any(*, db_session: Session, conversation_id: int) -> Conversation | None:
     """A conversation by id, whoever it belongs to (for the orchestrator's own bookkeeping)."""
     return db_session.get(Conversation, conversation_id)
+
+
+def get_or_create_slack_conversation(
+    *, db_session: Session, employee_id: int, team_id: str, channel_id: str, thread_ts: str
+) -> Conversation:
+    """The conversation of a Slack thread (one per thread), created on its first message."""
+    conversation = db_session.scalar(
+        select(Conversation).where(
+            Conversation.slack_team_id == team_id,
+            Conversation.slack_channel_id == channel_id,
+            Conversation.slack_thread_ts == thread_ts,
+        )
+    )
+    if conversation is None:
+        conversation = Conversation(
+            employee_id=employee_id,
+            channel=Channel.SLACK,
+            slack_team_id=team_id,
+            slack_channel_id=channel_id,
+            slack_thread_ts=thread_ts,
+        )
+        db_session.add(conversation)
+        db_session.flush()
+    return conversation

@@ -50,3 +50,24 @@ def grant_role(*, db_session: Session, employee: Employee, role: Role) -> None:
     """Give ``employee`` the role (no-op when already granted)."""
     if role not in {grant.role for grant in employee.role_grants}:
         employee.role_grants.append(EmployeeRole(role=role))
+
+
+def get_employee_by_slack_id(*, db_session: Session, team_id: str, user_id: str) -> Employee | None:
+    """The employee linked to this Slack user, groups loaded."""
+    return db_session.scalar(
+        select(Employee)
+        .where(Employee.slack_team_id == team_id, Employee.slack_user_id == user_id)
+        .options(selectinload(Employee.groups))
+    )
+
+
+def link_slack_user(
+    *, db_session: Session, team_id: str, user_id: str, email: str, display_name: str, timezone: str | None
+) -> Employee:
+    """The employee with this e-mail (created when new), linked to the Slack user."""
+    employee = get_or_create_employee(db_session=db_session, email=email, display_name=display_name)
+    employee.slack_team_id, employee.slack_user_id = team_id, user_id
+    if timezone and not employee.timezone:
+        employee.timezone = timezone
+    db_session.flush()
+    return employee

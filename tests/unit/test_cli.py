@@ -24,7 +24,6 @@ def test_cli_help_lists_every_command() -> None:
     [
         (["worker"], "#6"),
         (["beat"], "#6"),
-        (["slack"], "#5"),
     ],
 )
 def test_cli_unbuilt_command_says_so_and_exits_non_zero(argv: list[str], issue: str) -> None:
@@ -106,3 +105,8 @@ def test_cli_ingest_remote_source_missing_settings_says_which(
     assert (
         "DESKPILOT_SOURCES__WIKI__URL" in result.output and "DESKPILOT_SOURCES__WIKI__TOKEN" in result.output
     )
+
+
+def test_cli_slack_without_tokens_says_what_is_missing() -> None:
+    result = runner.invoke(app, ["slack"])
+    assert result.exit_code == 2 and "DESKPILOT_SLACK__APP_TOKEN" in result.output

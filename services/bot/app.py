@@ -1,0 +1,266 @@
+"""The Slack app (slack-bolt), built by a factory: no module-level App.
+
+Flow per message (ARCHITECTURE.md §3): bolt verifies the signature and acks at once; the lazy listener
+then drops replays (event id), adds 👀, resolves the employee (Slack user → e-mail → directory), runs the
+orchestrator (classify → route → reply), posts the reply in the thread as Block Kit and removes 👀. Any
+failure after the ack ends in a short apology with a reference id and an "Open a ticket" button, and
+an error log line carrying the same reference: the employee is never left with 👀 and nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from slack_bolt import Ack, App, BoltContext
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+from sqlalchemy.orm import Session, sessionmaker
+
+from services.bot.blocks import (
+    ACTION_BY_ID,
+    ACTION_IDS,
+    decode_button_value,
+    encode_button_value,
+    fallback_text,
+    reply_blocks,
+)
+from services.bot.dedupe import EventDeduper
+from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
+from services.bot.mrkdwn import escape
+from services.common.config import Settings
+from services.common.db import session_scope
+from services.common.ids import new_reference_id
+from services.common.logging import bind_correlation_id
+from services.conversations import repo as conversations
+from services.conversations.models import Channel
+from services.conversations.orchestrator import ButtonAction, Orchestrator, Reply
+from services.directory import repo as directory
+
+logger = logging.getLogger(__name__)
+
+WORKING_REACTION = "eyes"
+APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Reference: {reference}."
+NO_EMAIL = (
+    "I couldn't find your e-mail address in Slack, so I can't tell who you are in the company directory. "
+    "Please ask IT to check your Slack profile."
+)
+
+
+@dataclass
+class BotDeps:
+    """What the Slack app needs from the rest of Deskpilot (built once per process)."""
+
+    orchestrator: Orchestrator
+    session_factory: sessionmaker[Session]
+    deduper: EventDeduper
+    public_url: str
+
+
+def build_bolt_app(
+    settings: Settings,
+    deps: BotDeps,
+    *,
+    client: WebClient | None = None,
+    bot_user_id: str | None = None,
+    team_id: str | None = None,
+) -> App:
+    """A bolt App for one workspace, answering through ``deps.orchestrator``."""
+    if settings.slack.bot_token is None or settings.slack.signing_secret is None:
+        raise ValueError("DESKPILOT_SLACK__BOT_TOKEN and DESKPILOT_SLACK__SIGNING_SECRET are required")
+    token = settings.slack.bot_token.get_secret_value()
+    web = client or WebClient(token=token, base_url=settings.slack.api_base_url)
+    identity: dict[str, str] = {}
+
+    def authorize(enterprise_id: str | None, team_id_: str | None, logger: logging.Logger) -> AuthorizeResult:
+        if not identity:  # one auth.test per process, on the first event
+            info: Any = {"user_id": bot_user_id, "team_id": team_id} if bot_user_id else web.auth_test().data
+            identity.update({"user_id": str(info["user_id"]), "team_id": str(info["team_id"])})
+        return AuthorizeResult(
+            enterprise_id=enterprise_id,
+            team_id=team_id_ or identity["team_id"],
+            bot_token=token,
+            bot_user_id=identity["user_id"],
+        )
+
+    app = App(
+        signing_secret=settings.slack.signing_secret.get_secret_value(),
+        client=web,
+        authorize=authorize,
+        process_before_response=False,
+        name="deskpilot",
+    )
+    handler = _Handler(deps, web)
+    app.event("message")(ack=_ack, lazy=[handler.on_message])
+    app.event("app_mention")(ack=_ack, lazy=[handler.on_message])
+    app.action(re.compile(r"^deskpilot_"))(ack=_ack, lazy=[handler.on_action])
+    return app
+
+
+def _ack(ack: Ack) -> None:
+    ack()
+
+
+class _Handler:
+    """The lazy listeners (they run after the ack, in bolt's thread pool)."""
+
+    def __init__(self, deps: BotDeps, client: WebClient) -> None:
+        self.deps = deps
+        self.client = client
+
+    def on_message(self, body: dict[str, Any], context: BoltContext) -> None:
+        try:
+            inbound = parse_message_event(body)
+        except NotForUs:
+            return
+        except ValueError as exc:
+            logger.warning("malformed Slack event ignored", extra={"reason": str(exc)})
+            return
+        if not self.deps.deduper.first_time(inbound.idempotency_key):
+            logger.info("redelivered event ignored", extra={"event_id": inbound.event_id})
+            return
+        with bind_correlation_id(f"{inbound.team_id}:{inbound.event_id}"):
+            self._answer(inbound)
+
+    def _answer(self, inbound: InboundMessage) -> None:
+        self._react(inbound.channel_id, inbound.ts, add=True)
+        try:
+            employee_id = self._employee_id(inbound.team_id, inbound.user_id)
+            if employee_id is None:
+                self._post(inbound.channel_id, inbound.thread_ts, NO_EMAIL, None)
+                return
+            with session_scope(self.deps.session_factory) as db_session:
+                conversation = conversations.get_or_create_slack_conversation(
+                    db_session=db_session,
+                    employee_id=employee_id,
+                    team_id=inbound.team_id,
+                    channel_id=inbound.channel_id,
+                    thread_ts=inbound.thread_ts,
+                )
+                conversation_id = conversation.id
+            reply = self.deps.orchestrator.handle_message(
+                employee_id=employee_id,
+                channel=Channel.SLACK,
+                text=inbound.text,
+                conversation_id=conversation_id,
+                idempotency_key=inbound.idempotency_key,
+            )
+            if not reply.replayed:
+                self._post(inbound.channel_id, inbound.thread_ts, fallback_text(reply), reply)
+        except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
+            self._apologise(inbound.channel_id, inbound.thread_ts)
+        finally:
+            self._react(inbound.channel_id, inbound.ts, add=False)
+
+    def on_action(self, body: dict[str, Any], context: BoltContext) -> None:
+        try:
+            action = body["actions"][0]
+            kind = _button_action(str(action["action_id"]))
+            conversation_id, value = decode_button_value(str(action["value"]))
+            channel_id = str(body["channel"]["id"])
+            message = body.get("message") or {}
+            thread_ts = str(message.get("thread_ts") or message.get("ts"))
+            team_id, user_id = str(body["team"]["id"]), str(body["user"]["id"])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            logger.warning("malformed Slack action ignored", extra={"reason": str(exc)})
+            return
+        with bind_correlation_id(f"{team_id}:action:{body.get('trigger_id', '')}"):
+            try:
+                employee_id = self._employee_id(team_id, user_id)
+                if employee_id is None:
+                    self._post(channel_id, thread_ts, NO_EMAIL, None)
+                    return
+                if (
+                    conversation_id == 0
+                ):  # the button of an apology: the thread's conversation, new if need be
+                    with session_scope(self.deps.session_factory) as db_session:
+                        conversation_id = conversations.get_or_create_slack_conversation(
+                            db_session=db_session,
+                            employee_id=employee_id,
+                            team_id=team_id,
+                            channel_id=channel_id,
+                            thread_ts=thread_ts,
+                        ).id
+                reply = self.deps.orchestrator.handle_action(
+                    employee_id=employee_id, conversation_id=conversation_id, action=kind, value=value
+                )
+                self._post(channel_id, thread_ts, fallback_text(reply), reply)
+            except Exception:  # noqa: BLE001 - never silent
+                self._apologise(channel_id, thread_ts)
+
+    # ---- helpers ---------------------------------------------------------------------------------------
+
+    def _employee_id(self, team_id: str, user_id: str) -> int | None:
+        """The directory employee for a Slack user; looked up in Slack (users.info) the first time."""
+        with session_scope(self.deps.session_factory) as db_session:
+            known = directory.get_employee_by_slack_id(
+                db_session=db_session, team_id=team_id, user_id=user_id
+            )
+            if known is not None:
+                return known.id
+        data: Any = self.client.users_info(user=user_id).data
+        user = data.get("user") or {}
+        profile = user.get("profile") or {}
+        email = profile.get("email")
+        if not isinstance(email, str) or "@" not in email:
+            return None
+        name = profile.get("real_name") or user.get("real_name") or user.get("name") or email
+        with session_scope(self.deps.session_factory) as db_session:
+            employee = directory.link_slack_user(
+                db_session=db_session,
+                team_id=team_id,
+                user_id=user_id,
+                email=email,
+                display_name=str(name),
+                timezone=user.get("tz"),
+            )
+            return employee.id
+
+    def _post(self, channel: str, thread_ts: str, text: str, reply: Reply | None) -> None:
+        blocks = reply_blocks(reply, base_url=self.deps.public_url) if reply is not None else None
+        self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text, blocks=blocks)
+
+    def _react(self, channel: str, ts: str, *, add: bool) -> None:
+        call: Callable[..., Any] = self.client.reactions_add if add else self.client.reactions_remove
+        try:
+            call(channel=channel, timestamp=ts, name=WORKING_REACTION)
+        except SlackApiError as exc:  # a missing reaction must not cost the employee their answer
+            logger.info("reaction not changed", extra={"error": exc.response.get("error")})
+
+    def _apologise(self, channel: str, thread_ts: str) -> None:
+        reference = new_reference_id()
+        logger.exception("failed to answer a Slack message", extra={"reference": reference})
+        blocks: list[dict[str, Any]] = [
+            {
+                "type": "section",
+                "text": {"type": "mrkdwn", "text": escape(APOLOGY.format(reference=reference))},
+            },
+            {
+                "type": "actions",
+                "elements": [
+                    {
+                        "type": "button",
+                        "action_id": ACTION_IDS[ButtonAction.OPEN_TICKET],
+                        "text": {"type": "plain_text", "text": "Open a ticket"},
+                        "value": encode_button_value(0, ""),
+                    }
+                ],
+            },
+        ]
+        try:
+            self.client.chat_postMessage(
+                channel=channel, thread_ts=thread_ts, text=APOLOGY.format(reference=reference), blocks=blocks
+            )
+        except SlackApiError:
+            logger.exception("could not post the apology either", extra={"reference": reference})
+
+
+def _button_action(action_id: str) -> ButtonAction:
+    for prefix, action in sorted(ACTION_BY_ID.items(), key=lambda item: -len(item[0])):
+        if action_id == prefix or action_id.startswith(prefix + "_"):
+            return action
+    raise ValueError(f"unknown action id {action_id}")
