@@ -159,7 +159,6 @@ def slack() -> None:
     from services.common.migrate import ensure_schema_current
 
     settings = get_settings()
-    configure_logging(level=settings.log_level, json_format=settings.log_json)
     if (
         settings.slack.app_token is None
         or settings.slack.bot_token is None
@@ -172,6 +171,7 @@ def slack() -> None:
             err=True,
         )
         raise typer.Exit(2)
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
     engine = build_engine(settings.database)
     ensure_schema_current(engine)
     slack_app = build_slack_app(

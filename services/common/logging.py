@@ -49,9 +49,21 @@ class CorrelationIdFilter(logging.Filter):
         return True
 
 
+class _CurrentStderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is at emit time (it may be replaced after configuration)."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
+
+
 def build_log_handler(*, json_format: bool, stream: object = None) -> logging.Handler:
-    """A stream handler writing JSON (or plain text) lines with the correlation id."""
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)  # type: ignore[arg-type]
+    """A stream handler writing JSON (or plain text) lines with the correlation id (stderr by default)."""
+    handler = (
+        logging.StreamHandler(stream)  # type: ignore[call-overload]
+        if stream is not None
+        else _CurrentStderrHandler()
+    )
     handler.addFilter(CorrelationIdFilter())
     if json_format:
         handler.setFormatter(
