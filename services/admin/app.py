@@ -70,11 +70,13 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
         app.state.session_factory = build_session_factory(engine)
         app.state.readiness_checks = build_readiness_checks(settings, engine)
         app.state.check_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
-        app.state.slack_handler = None
-        if settings.slack.enabled and settings.slack.signing_secret is None:
+        app.state.slack_handler = app.state.slack_verifier = None
+        signing_secret = settings.slack.signing_secret
+        if settings.slack.enabled and signing_secret is None:
             logger.error("Slack HTTP endpoints disabled: DESKPILOT_SLACK__SIGNING_SECRET is not set")
-        elif settings.slack.enabled:
+        elif settings.slack.enabled and signing_secret is not None:
             from slack_bolt.adapter.fastapi import SlackRequestHandler
+            from slack_sdk.signature import SignatureVerifier
 
             from knowledge.index import open_knowledge_index
             from services.bot.runtime import build_slack_app
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
             index = open_knowledge_index(settings)
             slack_app = build_slack_app(settings, session_factory=app.state.session_factory, index=index)
             app.state.slack_handler = SlackRequestHandler(slack_app)
+            app.state.slack_verifier = SignatureVerifier(signing_secret.get_secret_value())
         logger.info(
             "web app started", extra={"database": engine.dialect.name, "slack": settings.slack.enabled}
         )

@@ -1,0 +1,294 @@
+"""Signed Slack requests through the HTTP endpoint to the bolt app, answered into the Slack emulator.
+
+The payloads start from real captured ones (../shared/datasets/slack); signatures are made with the SDK's
+verifier, whose algorithm is checked against Slack's published test vector.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from slack_bolt.adapter.fastapi import SlackRequestHandler
+from slack_sdk.signature import Clock, SignatureVerifier
+from sqlalchemy import func, select
+
+from connectors.fakes.embedder import HashingEmbedder
+from connectors.folder.source import FolderKnowledgeSource
+from knowledge.answer import AnswerPolicy
+from knowledge.index import open_knowledge_index
+from knowledge.ingest import ingest_source
+from services.admin.views import slack as slack_views
+from services.bot.app import APOLOGY, BotDeps, build_bolt_app
+from services.bot.dedupe import MemoryDeduper
+from services.common.db import build_engine, build_session_factory, session_scope
+from services.common.migrate import build_alembic_config, upgrade
+from services.conversations.models import Message
+from services.conversations.orchestrator import Orchestrator
+from services.directory.models import Employee
+from services.router.classifier import IntentClassifier, Thresholds, TrainedIntentClassifier
+from services.router.repo import sync_catalog
+from tests.conftest import make_settings
+from tests.emulators.harness import RunningEmulator, serve_emulator
+from tests.emulators.slack_web_api import build_app as build_slack_emulator
+from tests.unit.conversations.test_orchestrator import CATALOG
+from tests.unit.knowledge.conftest import write_article
+
+SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "slack"
+SECRET = "test-signing-secret"
+TOKEN = "xoxb-test-token"
+TEAM = "T0DESKPILOT"
+
+
+def test_signature_algorithm_matches_slacks_published_vector() -> None:
+    vector = json.loads((SHARED / "signing_test_vector.json").read_text())["vector"]
+    verifier = SignatureVerifier(vector["signing_secret"], clock=_FixedClock(int(vector["timestamp"])))
+    assert (
+        verifier.generate_signature(timestamp=vector["timestamp"], body=vector["body"])
+        == vector["expected_signature"]
+    )
+    headers = {
+        "x-slack-request-timestamp": vector["timestamp"],
+        "x-slack-signature": vector["expected_signature"],
+    }
+    assert verifier.is_valid_request(vector["body"], headers)
+    assert not verifier.is_valid_request(vector["body"] + "------", headers)
+
+
+class _FixedClock(Clock):
+    def __init__(self, now: int) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return float(self._now)
+
+
+def _sign(timestamp: str, body: str) -> str:
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=timestamp, body=body)
+    assert signature is not None
+    return signature
+
+
+@dataclass
+class Bot:
+    client: TestClient
+    slack: RunningEmulator
+    sessions: Any
+    fail: list[bool]
+
+    def post_event(
+        self,
+        body: dict[str, Any],
+        *,
+        timestamp: int | None = None,
+        retry: int | None = None,
+        signature: str | None = None,
+        raw: str | None = None,
+    ) -> Any:
+        payload = raw if raw is not None else json.dumps(body)
+        ts = str(timestamp if timestamp is not None else int(time.time()))
+        headers = {
+            "content-type": "application/json",
+            "x-slack-request-timestamp": ts,
+            "x-slack-signature": signature or _sign(ts, payload),
+        }
+        if retry is not None:
+            headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}
+        return self.client.post("/slack/events", content=payload, headers=headers)
+
+    def press(self, payload: dict[str, Any]) -> Any:
+        body = urlencode({"payload": json.dumps(payload)})
+        ts = str(int(time.time()))
+        return self.client.post(
+            "/slack/interactions",
+            content=body,
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": ts,
+                "x-slack-signature": _sign(ts, body),
+            },
+        )
+
+    def state(self) -> dict[str, Any]:
+        data: dict[str, Any] = httpx.get(f"{self.slack.base_url}/_state", timeout=5).json()
+        return data
+
+    def wait_for(self, predicate: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = self.state()
+            if predicate(state):
+                return state
+            time.sleep(0.05)
+        raise AssertionError(f"Slack emulator never reached the expected state: {self.state()}")
+
+
+def _bot_posts(state: dict[str, Any], channel: str) -> list[dict[str, Any]]:
+    return [m for m in state["messages"].get(channel, []) if m.get("bot_id") or m.get("user") == "U0DESKBOT"]
+
+
+@pytest.fixture
+def bot(tmp_path: Path) -> Iterator[Bot]:
+    slack_app_, slack_state = build_slack_emulator(bot_token=TOKEN, team_id=TEAM)
+    with serve_emulator(slack_app_, slack_state) as slack:
+        settings = make_settings(
+            tmp_path,
+            knowledge={"bm25_path": tmp_path / "bm25"},
+            slack={"bot_token": TOKEN, "signing_secret": SECRET, "api_base_url": f"{slack.base_url}/api/"},
+        )
+        upgrade(build_alembic_config(database_url=settings.database.url))
+        engine = build_engine(settings.database)
+        sessions = build_session_factory(engine)
+        embedder = HashingEmbedder()
+        index = open_knowledge_index(settings, embedder=embedder)
+        folder = tmp_path / "kb"
+        write_article(
+            folder,
+            "vpn.md",
+            title="VPN keeps dropping",
+            body="## Resolution\n\n1. Open GlobalProtect.\n2. Switch to TCP when the vpn keeps dropping.\n"
+            * 3,
+        )
+        ingest_source(
+            FolderKnowledgeSource("kb", folder), kind="folder", index=index, session_factory=sessions
+        )
+        with session_scope(sessions) as db_session:
+            sync_catalog(db_session=db_session, catalog=CATALOG)
+        texts = [u for i in CATALOG.intents for u in i.utterances] + CATALOG.out_of_scope
+        labels = [i.name for i in CATALOG.intents for _ in i.utterances] + ["out_of_scope"] * len(
+            CATALOG.out_of_scope
+        )
+        classifier, _ = TrainedIntentClassifier.train(
+            texts, labels, embedder=embedder, version="t", thresholds=Thresholds(0.2, 0.0)
+        )
+        fail = [False]
+
+        def provide() -> IntentClassifier:
+            if fail[0]:
+                raise RuntimeError("injected failure")
+            return classifier
+
+        orchestrator = Orchestrator(
+            session_factory=sessions,
+            classifier=provide,
+            retriever=index.retriever(),
+            answer_policy=AnswerPolicy(min_relevance=0.2),
+        )
+        deps = BotDeps(
+            orchestrator=orchestrator,
+            session_factory=sessions,
+            deduper=MemoryDeduper(),
+            public_url="https://deskpilot.example",
+        )
+        slack_app = build_bolt_app(settings, deps)
+        api = FastAPI()
+        api.include_router(slack_views.router)  # the product's own endpoints
+        api.state.slack_handler = SlackRequestHandler(slack_app)
+        api.state.slack_verifier = SignatureVerifier(SECRET)
+
+        with TestClient(api) as client:
+            yield Bot(client, slack, sessions, fail)
+        engine.dispose()
+
+
+def _dm(
+    text: str, event_id: str = "Ev0001", user: str = "U0ALICE001", ts: str = "1700000000.000100"
+) -> dict[str, Any]:
+    body: dict[str, Any] = json.loads(
+        (SHARED / "captured-payloads-opsdroid" / "payload_message.json").read_text()
+    )
+    body.update(team_id=TEAM, event_id=event_id)
+    body["event"].update(text=text, user=user, ts=ts, event_ts=ts, channel="D0ALICE01", channel_type="im")
+    return body
+
+
+def test_dm_is_acked_then_answered_once_in_thread_with_eyes_added_and_removed(bot: Bot) -> None:
+    started = time.perf_counter()
+    response = bot.post_event(_dm("my vpn keeps dropping"))
+    assert response.status_code == 200 and time.perf_counter() - started < 3
+    state = bot.wait_for(lambda s: bool(_bot_posts(s, "D0ALICE01")))
+    posts = _bot_posts(state, "D0ALICE01")
+    assert len(posts) == 1 and posts[0]["thread_ts"] == "1700000000.000100"
+    assert any(b["type"] == "actions" for b in posts[0]["blocks"])
+    assert "VPN keeps dropping" in json.dumps(posts[0]["blocks"])
+    calls = [c["path"] for c in bot.slack.calls("/api/")]
+    assert (
+        calls.index("/api/reactions.add")
+        < calls.index("/api/chat.postMessage")
+        < calls.index("/api/reactions.remove")
+    )
+    with session_scope(bot.sessions) as db_session:
+        alice = db_session.scalars(select(Employee).where(Employee.slack_user_id == "U0ALICE001")).one()
+        assert alice.email == "alice@example.com"  # resolved through users.info
+
+
+def test_redelivered_event_is_not_answered_twice(bot: Bot) -> None:
+    assert bot.post_event(_dm("my vpn keeps dropping", event_id="Ev0002")).status_code == 200
+    bot.wait_for(lambda s: len(_bot_posts(s, "D0ALICE01")) == 1)
+    assert bot.post_event(_dm("my vpn keeps dropping", event_id="Ev0002"), retry=1).status_code == 200
+    time.sleep(0.5)
+    assert len(_bot_posts(bot.state(), "D0ALICE01")) == 1
+    with session_scope(bot.sessions) as db_session:
+        assert db_session.scalar(select(func.count()).select_from(Message)) == 2
+
+
+def test_failure_after_ack_posts_an_apology_with_reference_and_clears_eyes(bot: Bot) -> None:
+    bot.fail[0] = True
+    assert bot.post_event(_dm("my vpn keeps dropping", event_id="Ev0003")).status_code == 200
+    state = bot.wait_for(lambda s: bool(_bot_posts(s, "D0ALICE01")))
+    text = _bot_posts(state, "D0ALICE01")[0]["text"]
+    assert text.startswith(APOLOGY.split("{")[0]) and "ERR-" in text
+    bot.wait_for(lambda s: not any(s["reactions"].values()) or all(not v for v in s["reactions"].values()))
+
+
+def test_confirmation_button_press_records_one_automation(bot: Bot) -> None:
+    assert bot.post_event(_dm("i need adobe acrobat", event_id="Ev0004")).status_code == 200
+    state = bot.wait_for(lambda s: bool(_bot_posts(s, "D0ALICE01")))
+    post = _bot_posts(state, "D0ALICE01")[0]
+    confirm = next(
+        e
+        for b in post["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "deskpilot_confirm"
+    )
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U0ALICE001"},
+        "channel": {"id": "D0ALICE01"},
+        "message": {"ts": post["ts"], "thread_ts": post["thread_ts"]},
+        "trigger_id": "123.456.abc",
+        "actions": [{"action_id": confirm["action_id"], "value": confirm["value"], "type": "button"}],
+    }
+    assert bot.press(payload).status_code == 200
+    state = bot.wait_for(lambda s: len(_bot_posts(s, "D0ALICE01")) == 2)
+    assert "Your request is in (reference AR-" in _bot_posts(state, "D0ALICE01")[1]["text"]
+
+
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [
+        ({"signature": "v0=" + "0" * 64}, 401),
+        ({"timestamp": int(time.time()) - 600}, 401),
+        ({"raw": '{"type": "event_callback", "event": '}, 400),
+        ({"raw": "[1, 2, 3]"}, 400),
+    ],
+    ids=["wrong-signature", "older-than-5-minutes", "malformed-json", "json-not-object"],
+)
+def test_bad_requests_are_refused_and_nothing_is_posted(
+    bot: Bot, change: dict[str, Any], status: int
+) -> None:
+    response = bot.post_event(_dm("my vpn keeps dropping", event_id="Ev0005"), **change)
+    assert response.status_code == status
+    time.sleep(0.3)
+    assert bot.slack.calls("/api/chat.postMessage") == []
