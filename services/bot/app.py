@@ -32,6 +32,7 @@ from services.bot.blocks import (
 from services.bot.dedupe import EventDeduper
 from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
 from services.bot.mrkdwn import escape
+from services.bot.ratelimit import RateLimiter
 from services.common.config import Settings
 from services.common.db import session_scope
 from services.common.ids import new_reference_id
@@ -51,6 +52,9 @@ NO_EMAIL = (
 )
 
 
+RATE_LIMITED = "You're sending messages faster than I can keep up with. Please wait a minute and try again."
+
+
 @dataclass
 class BotDeps:
     """What the Slack app needs from the rest of Deskpilot (built once per process)."""
@@ -59,6 +63,7 @@ class BotDeps:
     session_factory: sessionmaker[Session]
     deduper: EventDeduper
     public_url: str
+    rate_limiter: RateLimiter | None = None
 
 
 def build_bolt_app(
@@ -122,6 +127,13 @@ class _Handler:
             return
         if not self.deps.deduper.first_time(inbound.idempotency_key):
             logger.info("redelivered event ignored", extra={"event_id": inbound.event_id})
+            return
+        limiter = self.deps.rate_limiter
+        if limiter is not None and not limiter.allow(f"{inbound.team_id}:{inbound.user_id}"):
+            logger.info("rate limited", extra={"user": inbound.user_id})
+            self.client.chat_postEphemeral(
+                channel=inbound.channel_id, user=inbound.user_id, text=RATE_LIMITED
+            )
             return
         with bind_correlation_id(f"{inbound.team_id}:{inbound.event_id}"):
             self._answer(inbound)

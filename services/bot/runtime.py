@@ -8,6 +8,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from knowledge.index import KnowledgeIndex
 from services.bot.app import BotDeps, build_bolt_app
 from services.bot.dedupe import EventDeduper, MemoryDeduper, RedisDeduper
+from services.bot.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from services.common.config import Settings
 from services.conversations.runtime import build_orchestrator
 
@@ -15,6 +16,12 @@ from services.conversations.runtime import build_orchestrator
 def build_deduper(settings: Settings) -> EventDeduper:
     """Redis-backed when Redis is configured (shared by all bot processes), in-memory otherwise."""
     return RedisDeduper(settings.redis.url) if settings.redis.url else MemoryDeduper()
+
+
+def build_rate_limiter(settings: Settings) -> RateLimiter:
+    """Per-user message limit, Redis-backed when Redis is configured."""
+    limit = settings.slack.messages_per_minute
+    return RedisRateLimiter(settings.redis.url, limit) if settings.redis.url else MemoryRateLimiter(limit)
 
 
 def build_slack_app(
@@ -26,5 +33,6 @@ def build_slack_app(
         session_factory=session_factory,
         deduper=build_deduper(settings),
         public_url=settings.web.public_url,
+        rate_limiter=build_rate_limiter(settings),
     )
     return build_bolt_app(settings, deps)

@@ -149,6 +149,7 @@ class SlackSettings(BaseModel):
     client_secret: SecretStr | None = None
     api_base_url: str = "https://slack.com/api/"
     handoff_channel: str | None = None
+    messages_per_minute: int = Field(default=20, ge=1)
 
     @property
     def enabled(self) -> bool:

@@ -30,6 +30,7 @@ from knowledge.ingest import ingest_source
 from services.admin.views import slack as slack_views
 from services.bot.app import APOLOGY, BotDeps, build_bolt_app
 from services.bot.dedupe import MemoryDeduper
+from services.bot.ratelimit import MemoryRateLimiter
 from services.common.db import build_engine, build_session_factory, session_scope
 from services.common.migrate import build_alembic_config, upgrade
 from services.conversations.models import Message
@@ -188,6 +189,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
             session_factory=sessions,
             deduper=MemoryDeduper(),
             public_url="https://deskpilot.example",
+            rate_limiter=MemoryRateLimiter(limit=3),
         )
         slack_app = build_bolt_app(settings, deps)
         api = FastAPI()
@@ -292,3 +294,18 @@ def test_bad_requests_are_refused_and_nothing_is_posted(
     assert response.status_code == status
     time.sleep(0.3)
     assert bot.slack.calls("/api/chat.postMessage") == []
+
+
+def test_an_employee_over_the_rate_limit_gets_a_polite_ephemeral_note(bot: Bot) -> None:
+    for n in range(4):
+        assert (
+            bot.post_event(_dm("hello", event_id=f"EvRate{n}", ts=f"1700000001.00010{n}")).status_code == 200
+        )
+    state = bot.wait_for(lambda s: bool(s["ephemeral"]))
+    notes = (
+        [m for messages in state["ephemeral"].values() for m in messages]
+        if isinstance(state["ephemeral"], dict)
+        else state["ephemeral"]
+    )
+    assert any("faster than I can keep up" in json.dumps(note) for note in notes)
+    bot.wait_for(lambda s: len(_bot_posts(s, "D0ALICE01")) == 3)
