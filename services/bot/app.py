@@ -52,6 +52,12 @@ NO_EMAIL = (
 )
 
 
+COMMAND = "/helpdesk"
+COMMAND_ACK = "On it: I'll answer in our direct messages."
+COMMAND_HELP = (
+    "Use `/helpdesk <question>` to ask, `/helpdesk status` for your tickets and requests, or "
+    "`/helpdesk ticket <what's wrong>` to open a ticket. You can also just send me a direct message."
+)
 RATE_LIMITED = "You're sending messages faster than I can keep up with. Please wait a minute and try again."
 
 
@@ -103,11 +109,30 @@ def build_bolt_app(
     app.event("message")(ack=_ack, lazy=[handler.on_message])
     app.event("app_mention")(ack=_ack, lazy=[handler.on_message])
     app.action(re.compile(r"^deskpilot_"))(ack=_ack, lazy=[handler.on_action])
+    app.command(COMMAND)(ack=_ack_command, lazy=[handler.on_command])
     return app
 
 
 def _ack(ack: Ack) -> None:
     ack()
+
+
+def _ack_command(ack: Ack, body: dict[str, Any]) -> None:
+    text = str(body.get("text") or "").strip()
+    ack(text=COMMAND_HELP if text in ("", "help") else COMMAND_ACK)
+
+
+def command_message(text: str) -> str | None:
+    """What a ``/helpdesk`` command asks the orchestrator (None for help, answered in the ack)."""
+    text = text.strip()
+    if text in ("", "help"):
+        return None
+    word, _, rest = text.partition(" ")
+    if word.lower() == "status" and not rest.strip():
+        return "what is the status of my tickets and requests"
+    if word.lower() == "ticket":
+        return f"please open a ticket: {rest.strip()}" if rest.strip() else "I want to open a ticket"
+    return text
 
 
 class _Handler:
@@ -167,6 +192,43 @@ class _Handler:
             self._apologise(inbound.channel_id, inbound.thread_ts)
         finally:
             self._react(inbound.channel_id, inbound.ts, add=False)
+
+    def on_command(self, body: dict[str, Any], context: BoltContext) -> None:
+        """``/helpdesk ...``: answered in a new thread of the employee's DM with Deskpilot."""
+        try:
+            message = command_message(str(body.get("text") or ""))
+            team_id, user_id = str(body["team_id"]), str(body["user_id"])
+        except KeyError as exc:
+            logger.warning("malformed slash command ignored", extra={"reason": str(exc)})
+            return
+        if message is None:
+            return
+        with bind_correlation_id(f"{team_id}:command:{body.get('trigger_id', '')}"):
+            channel = str(self.client.conversations_open(users=user_id)["channel"]["id"])
+            root = self.client.chat_postMessage(channel=channel, text=f"{COMMAND} {escape(message)}")
+            thread_ts = str(root["ts"])
+            try:
+                employee_id = self._employee_id(team_id, user_id)
+                if employee_id is None:
+                    self._post(channel, thread_ts, NO_EMAIL, None)
+                    return
+                with session_scope(self.deps.session_factory) as db_session:
+                    conversation_id = conversations.get_or_create_slack_conversation(
+                        db_session=db_session,
+                        employee_id=employee_id,
+                        team_id=team_id,
+                        channel_id=channel,
+                        thread_ts=thread_ts,
+                    ).id
+                reply = self.deps.orchestrator.handle_message(
+                    employee_id=employee_id,
+                    channel=Channel.SLACK,
+                    text=message,
+                    conversation_id=conversation_id,
+                )
+                self._post(channel, thread_ts, fallback_text(reply), reply)
+            except Exception:  # noqa: BLE001 - never silent
+                self._apologise(channel, thread_ts)
 
     def on_action(self, body: dict[str, Any], context: BoltContext) -> None:
         try:

@@ -159,3 +159,16 @@ def test_parse_message_event_ignores_bots_edits_joins_and_plain_channel_chatter(
 def test_parse_message_event_malformed_bodies_raise_value_error(body: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
         parse_message_event(body)
+
+
+def test_helpdesk_command_text_maps_to_orchestrator_messages() -> None:
+    from services.bot.app import command_message
+
+    assert command_message("") is None and command_message(" help ") is None
+    assert command_message("status") == "what is the status of my tickets and requests"
+    assert (
+        command_message("ticket projector in room 4 flickers")
+        == "please open a ticket: projector in room 4 flickers"
+    )
+    assert command_message("ticket") == "I want to open a ticket"
+    assert command_message("how do I set up the VPN?") == "how do I set up the VPN?"

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import httpx
 import pytest
@@ -105,6 +105,22 @@ class Bot:
         if retry is not None:
             headers |= {"x-slack-retry-num": str(retry), "x-slack-retry-reason": "http_timeout"}
         return self.client.post("/slack/events", content=payload, headers=headers)
+
+    def command(self, text: str) -> Any:
+        captured = (SHARED / "captured-payloads-opsdroid" / "payload_slash_command.urlencoded").read_text()
+        form = {k: v[0] for k, v in parse_qs(captured, keep_blank_values=True).items()}
+        form.update(team_id=TEAM, user_id="U0ALICE001", command="/helpdesk", text=text)
+        body = urlencode(form)
+        ts = str(int(time.time()))
+        return self.client.post(
+            "/slack/commands",
+            content=body,
+            headers={
+                "content-type": "application/x-www-form-urlencoded",
+                "x-slack-request-timestamp": ts,
+                "x-slack-signature": _sign(ts, body),
+            },
+        )
 
     def press(self, payload: dict[str, Any]) -> Any:
         body = urlencode({"payload": json.dumps(payload)})
@@ -309,3 +325,14 @@ def test_an_employee_over_the_rate_limit_gets_a_polite_ephemeral_note(bot: Bot) 
     )
     assert any("faster than I can keep up" in json.dumps(note) for note in notes)
     bot.wait_for(lambda s: len(_bot_posts(s, "D0ALICE01")) == 3)
+
+
+def test_slash_command_acks_at_once_and_answers_in_a_dm_thread(bot: Bot) -> None:
+    help_response = bot.command("")
+    assert help_response.status_code == 200 and "/helpdesk status" in help_response.text
+    response = bot.command("my vpn keeps dropping")
+    assert response.status_code == 200 and "direct messages" in response.text
+    state = bot.wait_for(lambda s: any(len(ms) >= 2 for ms in s["messages"].values()))
+    channel, messages = next((c, ms) for c, ms in state["messages"].items() if len(ms) >= 2)
+    assert channel.startswith("D") and messages[0]["text"].startswith("/helpdesk my vpn keeps dropping")
+    assert messages[1]["thread_ts"] == messages[0]["ts"] and "VPN keeps dropping" in json.dumps(messages[1])
