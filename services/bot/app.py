@@ -135,6 +135,16 @@ def command_message(text: str) -> str | None:
     return text
 
 
+@dataclass(frozen=True)
+class _Thread:
+    """Where a reply goes and who it is for."""
+
+    team_id: str
+    user_id: str
+    channel_id: str
+    thread_ts: str
+
+
 class _Handler:
     """The lazy listeners (they run after the ack, in bolt's thread pool)."""
 
@@ -166,30 +176,16 @@ class _Handler:
     def _answer(self, inbound: InboundMessage) -> None:
         self._react(inbound.channel_id, inbound.ts, add=True)
         try:
-            employee_id = self._employee_id(inbound.team_id, inbound.user_id)
-            if employee_id is None:
-                self._post(inbound.channel_id, inbound.thread_ts, NO_EMAIL, None)
-                return
-            with session_scope(self.deps.session_factory) as db_session:
-                conversation = conversations.get_or_create_slack_conversation(
-                    db_session=db_session,
+            self._reply_in_thread(
+                _Thread(inbound.team_id, inbound.user_id, inbound.channel_id, inbound.thread_ts),
+                lambda employee_id, conversation_id: self.deps.orchestrator.handle_message(
                     employee_id=employee_id,
-                    team_id=inbound.team_id,
-                    channel_id=inbound.channel_id,
-                    thread_ts=inbound.thread_ts,
-                )
-                conversation_id = conversation.id
-            reply = self.deps.orchestrator.handle_message(
-                employee_id=employee_id,
-                channel=Channel.SLACK,
-                text=inbound.text,
-                conversation_id=conversation_id,
-                idempotency_key=inbound.idempotency_key,
+                    channel=Channel.SLACK,
+                    text=inbound.text,
+                    conversation_id=conversation_id,
+                    idempotency_key=inbound.idempotency_key,
+                ),
             )
-            if not reply.replayed:
-                self._post(inbound.channel_id, inbound.thread_ts, fallback_text(reply), reply)
-        except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
-            self._apologise(inbound.channel_id, inbound.thread_ts)
         finally:
             self._react(inbound.channel_id, inbound.ts, add=False)
 
@@ -206,65 +202,66 @@ class _Handler:
         with bind_correlation_id(f"{team_id}:command:{body.get('trigger_id', '')}"):
             channel = str(self.client.conversations_open(users=user_id)["channel"]["id"])
             root = self.client.chat_postMessage(channel=channel, text=f"{COMMAND} {escape(message)}")
-            thread_ts = str(root["ts"])
-            try:
-                employee_id = self._employee_id(team_id, user_id)
-                if employee_id is None:
-                    self._post(channel, thread_ts, NO_EMAIL, None)
-                    return
-                with session_scope(self.deps.session_factory) as db_session:
-                    conversation_id = conversations.get_or_create_slack_conversation(
-                        db_session=db_session,
-                        employee_id=employee_id,
-                        team_id=team_id,
-                        channel_id=channel,
-                        thread_ts=thread_ts,
-                    ).id
-                reply = self.deps.orchestrator.handle_message(
+            self._reply_in_thread(
+                _Thread(team_id, user_id, channel, str(root["ts"])),
+                lambda employee_id, conversation_id: self.deps.orchestrator.handle_message(
                     employee_id=employee_id,
                     channel=Channel.SLACK,
                     text=message,
                     conversation_id=conversation_id,
-                )
-                self._post(channel, thread_ts, fallback_text(reply), reply)
-            except Exception:  # noqa: BLE001 - never silent
-                self._apologise(channel, thread_ts)
+                ),
+            )
 
     def on_action(self, body: dict[str, Any], context: BoltContext) -> None:
         try:
             action = body["actions"][0]
             kind = _button_action(str(action["action_id"]))
-            conversation_id, value = decode_button_value(str(action["value"]))
-            channel_id = str(body["channel"]["id"])
+            button_conversation, value = decode_button_value(str(action["value"]))
             message = body.get("message") or {}
-            thread_ts = str(message.get("thread_ts") or message.get("ts"))
-            team_id, user_id = str(body["team"]["id"]), str(body["user"]["id"])
+            thread = _Thread(
+                str(body["team"]["id"]),
+                str(body["user"]["id"]),
+                str(body["channel"]["id"]),
+                str(message.get("thread_ts") or message.get("ts")),
+            )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             logger.warning("malformed Slack action ignored", extra={"reason": str(exc)})
             return
-        with bind_correlation_id(f"{team_id}:action:{body.get('trigger_id', '')}"):
-            try:
-                employee_id = self._employee_id(team_id, user_id)
-                if employee_id is None:
-                    self._post(channel_id, thread_ts, NO_EMAIL, None)
-                    return
-                if (
-                    conversation_id == 0
-                ):  # the button of an apology: the thread's conversation, new if need be
-                    with session_scope(self.deps.session_factory) as db_session:
-                        conversation_id = conversations.get_or_create_slack_conversation(
-                            db_session=db_session,
-                            employee_id=employee_id,
-                            team_id=team_id,
-                            channel_id=channel_id,
-                            thread_ts=thread_ts,
-                        ).id
-                reply = self.deps.orchestrator.handle_action(
-                    employee_id=employee_id, conversation_id=conversation_id, action=kind, value=value
-                )
-                self._post(channel_id, thread_ts, fallback_text(reply), reply)
-            except Exception:  # noqa: BLE001 - never silent
-                self._apologise(channel_id, thread_ts)
+        with bind_correlation_id(f"{thread.team_id}:action:{body.get('trigger_id', '')}"):
+            self._reply_in_thread(
+                thread,
+                # An apology's button carries no conversation (0): the thread's conversation is used.
+                lambda employee_id, conversation_id: self.deps.orchestrator.handle_action(
+                    employee_id=employee_id,
+                    conversation_id=button_conversation or conversation_id,
+                    action=kind,
+                    value=value,
+                ),
+            )
+
+    def _reply_in_thread(self, thread: _Thread, work: Callable[[int, int], Reply]) -> None:
+        """Resolve the employee and the thread's conversation, run ``work``, post its reply in the thread.
+
+        Any failure becomes an apology with a reference id in the same thread (never silent).
+        """
+        try:
+            employee_id = self._employee_id(thread.team_id, thread.user_id)
+            if employee_id is None:
+                self._post(thread.channel_id, thread.thread_ts, NO_EMAIL, None)
+                return
+            with session_scope(self.deps.session_factory) as db_session:
+                conversation_id = conversations.get_or_create_slack_conversation(
+                    db_session=db_session,
+                    employee_id=employee_id,
+                    team_id=thread.team_id,
+                    channel_id=thread.channel_id,
+                    thread_ts=thread.thread_ts,
+                ).id
+            reply = work(employee_id, conversation_id)
+            if not reply.replayed:
+                self._post(thread.channel_id, thread.thread_ts, fallback_text(reply), reply)
+        except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
+            self._apologise(thread.channel_id, thread.thread_ts)
 
     # ---- helpers ---------------------------------------------------------------------------------------
 

@@ -22,27 +22,16 @@ from slack_bolt.adapter.fastapi import SlackRequestHandler
 from slack_sdk.signature import Clock, SignatureVerifier
 from sqlalchemy import func, select
 
-from connectors.fakes.embedder import HashingEmbedder
-from connectors.folder.source import FolderKnowledgeSource
-from knowledge.answer import AnswerPolicy
-from knowledge.index import open_knowledge_index
-from knowledge.ingest import ingest_source
 from services.admin.views import slack as slack_views
 from services.bot.app import APOLOGY, BotDeps, build_bolt_app
 from services.bot.dedupe import MemoryDeduper
 from services.bot.ratelimit import MemoryRateLimiter
-from services.common.db import build_engine, build_session_factory, session_scope
-from services.common.migrate import build_alembic_config, upgrade
+from services.common.db import session_scope
 from services.conversations.models import Message
-from services.conversations.orchestrator import Orchestrator
 from services.directory.models import Employee
-from services.router.classifier import IntentClassifier, Thresholds, TrainedIntentClassifier
-from services.router.repo import sync_catalog
-from tests.conftest import make_settings
 from tests.emulators.harness import RunningEmulator, serve_emulator
 from tests.emulators.slack_web_api import build_app as build_slack_emulator
-from tests.unit.conversations.test_orchestrator import CATALOG
-from tests.unit.knowledge.conftest import write_article
+from tests.unit.conversations.harness import build_world
 
 SHARED = Path(__file__).resolve().parents[3].parent / "shared" / "datasets" / "slack"
 SECRET = "test-signing-secret"
@@ -157,49 +146,12 @@ def _bot_posts(state: dict[str, Any], channel: str) -> list[dict[str, Any]]:
 def bot(tmp_path: Path) -> Iterator[Bot]:
     slack_app_, slack_state = build_slack_emulator(bot_token=TOKEN, team_id=TEAM)
     with serve_emulator(slack_app_, slack_state) as slack:
-        settings = make_settings(
+        world = build_world(
             tmp_path,
-            knowledge={"bm25_path": tmp_path / "bm25"},
             slack={"bot_token": TOKEN, "signing_secret": SECRET, "api_base_url": f"{slack.base_url}/api/"},
         )
-        upgrade(build_alembic_config(database_url=settings.database.url))
-        engine = build_engine(settings.database)
-        sessions = build_session_factory(engine)
-        embedder = HashingEmbedder()
-        index = open_knowledge_index(settings, embedder=embedder)
-        folder = tmp_path / "kb"
-        write_article(
-            folder,
-            "vpn.md",
-            title="VPN keeps dropping",
-            body="## Resolution\n\n1. Open GlobalProtect.\n2. Switch to TCP when the vpn keeps dropping.\n"
-            * 3,
-        )
-        ingest_source(
-            FolderKnowledgeSource("kb", folder), kind="folder", index=index, session_factory=sessions
-        )
-        with session_scope(sessions) as db_session:
-            sync_catalog(db_session=db_session, catalog=CATALOG)
-        texts = [u for i in CATALOG.intents for u in i.utterances] + CATALOG.out_of_scope
-        labels = [i.name for i in CATALOG.intents for _ in i.utterances] + ["out_of_scope"] * len(
-            CATALOG.out_of_scope
-        )
-        classifier, _ = TrainedIntentClassifier.train(
-            texts, labels, embedder=embedder, version="t", thresholds=Thresholds(0.2, 0.0)
-        )
-        fail = [False]
-
-        def provide() -> IntentClassifier:
-            if fail[0]:
-                raise RuntimeError("injected failure")
-            return classifier
-
-        orchestrator = Orchestrator(
-            session_factory=sessions,
-            classifier=provide,
-            retriever=index.retriever(),
-            answer_policy=AnswerPolicy(min_relevance=0.2),
-        )
+        settings, sessions, fail = world.settings, world.sessions, world.fail
+        orchestrator = world.orchestrator()
         deps = BotDeps(
             orchestrator=orchestrator,
             session_factory=sessions,
@@ -215,7 +167,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
 
         with TestClient(api) as client:
             yield Bot(client, slack, sessions, fail)
-        engine.dispose()
+        world.engine.dispose()
 
 
 def _dm(

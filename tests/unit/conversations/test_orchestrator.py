@@ -8,14 +8,8 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.fakes.embedder import HashingEmbedder
-from connectors.folder.source import FolderKnowledgeSource
-from knowledge.answer import AnswerPolicy
-from knowledge.index import open_knowledge_index
-from knowledge.ingest import ingest_source
 from services.automations.models import AutomationKind, AutomationRun
-from services.common.db import build_engine, build_session_factory, session_scope
-from services.common.migrate import build_alembic_config, upgrade
+from services.common.db import session_scope
 from services.conversations import strings
 from services.conversations.models import (
     AnswerOutcome,
@@ -27,92 +21,10 @@ from services.conversations.models import (
 )
 from services.conversations.orchestrator import ButtonAction, Orchestrator
 from services.directory.models import Employee
-from services.router.catalog import Catalog, IntentSpec, SlotKind, SlotSpec
-from services.router.classifier import IntentClassifier, Thresholds, TrainedIntentClassifier
-from services.router.intents import OUT_OF_SCOPE
-from services.router.model_store import NoIntentModelError
-from services.router.repo import sync_catalog
+from services.router.classifier import Thresholds
 from services.router.routes import Route
 from services.tickets.models import Ticket, TicketStatus, TicketSystemKind
-from tests.conftest import make_settings
-from tests.unit.knowledge.conftest import write_article
-
-CATALOG = Catalog(
-    intents=[
-        IntentSpec(
-            name="vpn_issue",
-            route=Route.ANSWER,
-            description="VPN problems",
-            utterances=[
-                "vpn keeps dropping",
-                "globalprotect disconnects",
-                "vpn is down",
-                "vpn fails at the hotel",
-                "my vpn connection drops",
-                "cannot connect to vpn",
-            ],
-        ),
-        IntentSpec(
-            name="software_request",
-            route=Route.AUTOMATION,
-            automation_flow="software_access",
-            description="Request software",
-            slots=[
-                SlotSpec(name="software", kind=SlotKind.SOFTWARE, required=True, prompt="Which software?")
-            ],
-            utterances=[
-                "i need software",
-                "install an app for me",
-                "i need adobe acrobat",
-                "install figma please",
-                "can i get miro",
-                "request a licence for visio",
-            ],
-        ),
-        IntentSpec(
-            name="ticket_status",
-            route=Route.TICKET_STATUS,
-            description="Ticket status",
-            utterances=[
-                "status of my ticket",
-                "any update on my ticket",
-                "what's happening with HD-12",
-                "ticket status please",
-                "where is my request",
-                "is my ticket resolved",
-            ],
-        ),
-        IntentSpec(
-            name="talk_to_human",
-            route=Route.HANDOFF,
-            description="Talk to a person",
-            utterances=[
-                "talk to a human",
-                "i want a person",
-                "connect me to an agent",
-                "real person please",
-                "let me speak to it support",
-                "human please",
-            ],
-        ),
-        IntentSpec(
-            name="greeting",
-            route=Route.SMALLTALK,
-            utterances=["hi", "hello", "hey there", "good morning", "hiya", "morning"],
-        ),
-    ],
-    out_of_scope=[
-        "when is payday",
-        "book a flight to rome",
-        "tell me a joke",
-        "is the canteen open",
-        "what's the weather",
-        "how many vacation days do i have",
-    ],
-)
-
-
-DEFAULT_THRESHOLDS = Thresholds(0.2, 0.0)
+from tests.unit.conversations.harness import build_world
 
 
 @dataclass
@@ -125,51 +37,15 @@ class Env:
 
 @pytest.fixture
 def env(tmp_path: Path) -> Iterator[Env]:
-    settings = make_settings(tmp_path, knowledge={"bm25_path": tmp_path / "bm25"})
-    upgrade(build_alembic_config(database_url=settings.database.url))
-    engine = build_engine(settings.database)
-    sessions = build_session_factory(engine)
-    embedder = HashingEmbedder()
-    index = open_knowledge_index(settings, embedder=embedder)
-    folder = tmp_path / "kb"
-    write_article(
-        folder,
-        "vpn.md",
-        title="VPN keeps dropping",
-        body="## Resolution\n\n1. Open GlobalProtect.\n2. Switch to TCP when the vpn keeps dropping.\n" * 3,
-    )
-    ingest_source(FolderKnowledgeSource("kb", folder), kind="folder", index=index, session_factory=sessions)
-    with session_scope(sessions) as db_session:
-        sync_catalog(db_session=db_session, catalog=CATALOG)
+    world = build_world(tmp_path)
+    with session_scope(world.sessions) as db_session:
         ana = Employee(email="ana@example.test", display_name="Ana")
         bo = Employee(email="bo@example.test", display_name="Bo")
         db_session.add_all([ana, bo])
         db_session.flush()
         ids = (ana.id, bo.id)
-    texts = [u for i in CATALOG.intents for u in i.utterances] + CATALOG.out_of_scope
-    labels = [i.name for i in CATALOG.intents for _ in i.utterances] + [OUT_OF_SCOPE] * len(
-        CATALOG.out_of_scope
-    )
-
-    def make(thresholds: Thresholds = DEFAULT_THRESHOLDS, trained: bool = True) -> Orchestrator:
-        classifier, _ = TrainedIntentClassifier.train(
-            texts, labels, embedder=embedder, version="t", thresholds=thresholds
-        )
-
-        def provide() -> IntentClassifier:
-            if not trained:
-                raise NoIntentModelError("not trained")
-            return classifier
-
-        return Orchestrator(
-            session_factory=sessions,
-            classifier=provide,
-            retriever=index.retriever(),
-            answer_policy=AnswerPolicy(min_relevance=0.2),
-        )
-
-    yield Env(sessions, ids[0], ids[1], make)
-    engine.dispose()
+    yield Env(world.sessions, ids[0], ids[1], world.orchestrator)
+    world.engine.dispose()
 
 
 def _count(env: Env, model: type) -> int:
