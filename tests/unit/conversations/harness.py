@@ -160,4 +160,3 @@ def build_world(tmp_path: Path, **settings_overrides: Any) -> World:
     with session_scope(sessions) as db_session:
         sync_catalog(db_session=db_session, catalog=CATALOG)
     return World(settings, engine, sessions, index, [False])
-
