@@ -30,6 +30,7 @@ from services.bot.blocks import (
     reply_blocks,
 )
 from services.bot.dedupe import EventDeduper
+from services.bot.home import HOME_MESSAGES, home_view
 from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
 from services.bot.mrkdwn import escape
 from services.bot.ratelimit import RateLimiter
@@ -41,6 +42,7 @@ from services.conversations import repo as conversations
 from services.conversations.models import Channel
 from services.conversations.orchestrator import ButtonAction, Orchestrator, Reply
 from services.directory import repo as directory
+from services.directory.models import Employee
 
 logger = logging.getLogger(__name__)
 
@@ -108,7 +110,9 @@ def build_bolt_app(
     handler = _Handler(deps, web)
     app.event("message")(ack=_ack, lazy=[handler.on_message])
     app.event("app_mention")(ack=_ack, lazy=[handler.on_message])
-    app.action(re.compile(r"^deskpilot_"))(ack=_ack, lazy=[handler.on_action])
+    app.action(re.compile(r"^deskpilot_(?!home_)"))(ack=_ack, lazy=[handler.on_action])
+    app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[handler.on_home_action])
+    app.event("app_home_opened")(ack=_ack, lazy=[handler.on_home_opened])
     app.command(COMMAND)(ack=_ack_command, lazy=[handler.on_command])
     return app
 
@@ -197,20 +201,50 @@ class _Handler:
         except KeyError as exc:
             logger.warning("malformed slash command ignored", extra={"reason": str(exc)})
             return
-        if message is None:
+        if message is not None:
+            with bind_correlation_id(f"{team_id}:command:{body.get('trigger_id', '')}"):
+                self._ask_in_dm(team_id, user_id, message, label=f"{COMMAND} {message}")
+
+    def on_home_action(self, body: dict[str, Any], context: BoltContext) -> None:
+        """A quick action of the App Home: continued in the employee's DM."""
+        try:
+            action_id = str(body["actions"][0]["action_id"])
+            team_id, user_id = str(body["team"]["id"]), str(body["user"]["id"])
+            message = HOME_MESSAGES[action_id]
+        except (KeyError, IndexError, TypeError) as exc:
+            logger.warning("malformed App Home action ignored", extra={"reason": str(exc)})
             return
-        with bind_correlation_id(f"{team_id}:command:{body.get('trigger_id', '')}"):
-            channel = str(self.client.conversations_open(users=user_id)["channel"]["id"])
-            root = self.client.chat_postMessage(channel=channel, text=f"{COMMAND} {escape(message)}")
-            self._reply_in_thread(
-                _Thread(team_id, user_id, channel, str(root["ts"])),
-                lambda employee_id, conversation_id: self.deps.orchestrator.handle_message(
-                    employee_id=employee_id,
-                    channel=Channel.SLACK,
-                    text=message,
-                    conversation_id=conversation_id,
-                ),
-            )
+        with bind_correlation_id(f"{team_id}:home:{body.get('trigger_id', '')}"):
+            self._ask_in_dm(team_id, user_id, message, label=message)
+
+    def on_home_opened(self, body: dict[str, Any], context: BoltContext) -> None:
+        """Publish the employee's App Home (tickets, requests, recent answers, quick actions)."""
+        event = body.get("event") or {}
+        if event.get("tab") not in (None, "home") or not isinstance(event.get("user"), str):
+            return
+        team_id, user_id = str(body.get("team_id", "")), str(event["user"])
+        try:
+            employee_id = self._employee_id(team_id, user_id)
+            if employee_id is None:
+                return
+            with session_scope(self.deps.session_factory) as db_session:
+                employee = db_session.get(Employee, employee_id)
+                assert employee is not None
+                view = home_view(db_session, employee_id=employee_id, display_name=employee.display_name)
+            self.client.views_publish(user_id=user_id, view=view)
+        except Exception:  # noqa: BLE001 - the tab keeps its previous content; the cause is logged
+            logger.exception("could not publish the App Home", extra={"user": user_id})
+
+    def _ask_in_dm(self, team_id: str, user_id: str, message: str, *, label: str) -> None:
+        """Start a DM thread quoting ``label`` and answer ``message`` in it."""
+        channel = str(self.client.conversations_open(users=user_id)["channel"]["id"])
+        root = self.client.chat_postMessage(channel=channel, text=escape(label))
+        self._reply_in_thread(
+            _Thread(team_id, user_id, channel, str(root["ts"])),
+            lambda employee_id, conversation_id: self.deps.orchestrator.handle_message(
+                employee_id=employee_id, channel=Channel.SLACK, text=message, conversation_id=conversation_id
+            ),
+        )
 
     def on_action(self, body: dict[str, Any], context: BoltContext) -> None:
         try:

@@ -288,3 +288,37 @@ def test_slash_command_acks_at_once_and_answers_in_a_dm_thread(bot: Bot) -> None
     channel, messages = next((c, ms) for c, ms in state["messages"].items() if len(ms) >= 2)
     assert channel.startswith("D") and messages[0]["text"].startswith("/helpdesk my vpn keeps dropping")
     assert messages[1]["thread_ts"] == messages[0]["ts"] and "VPN keeps dropping" in json.dumps(messages[1])
+
+
+def test_app_home_shows_requests_and_recent_answers_and_its_buttons_work(bot: Bot) -> None:
+    assert bot.post_event(_dm("my vpn keeps dropping", event_id="EvHome1")).status_code == 200
+    bot.wait_for(lambda s: bool(_bot_posts(s, "D0ALICE01")))
+    opened = {
+        "team_id": TEAM,
+        "event_id": "EvHome2",
+        "type": "event_callback",
+        "event": {
+            "type": "app_home_opened",
+            "user": "U0ALICE001",
+            "channel": "D0ALICE01",
+            "tab": "home",
+            "event_ts": "1700000002.000100",
+        },
+    }
+    assert bot.post_event(opened).status_code == 200
+    state = bot.wait_for(lambda s: "U0ALICE001" in s["home_views"])
+    home = json.dumps(state["home_views"]["U0ALICE001"])
+    assert "Recent answers" in home and "VPN keeps dropping" in home and "deskpilot_home_status" in home
+    payload = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U0ALICE001"},
+        "trigger_id": "1.2.a",
+        "actions": [{"action_id": "deskpilot_home_status", "type": "button"}],
+    }
+    assert bot.press(payload).status_code == 200
+    bot.wait_for(
+        lambda s: any(
+            "no open tickets or requests" in json.dumps(m) for ms in s["messages"].values() for m in ms
+        )
+    )
