@@ -32,6 +32,7 @@ from services.bot.blocks import (
 from services.bot.dedupe import EventDeduper
 from services.bot.home import HOME_MESSAGES, home_view
 from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
+from services.bot.modals import TICKET_MODAL, ModalContext, read_ticket_form, ticket_modal
 from services.bot.mrkdwn import escape
 from services.bot.ratelimit import RateLimiter
 from services.common.config import Settings
@@ -113,12 +114,22 @@ def build_bolt_app(
     app.action(re.compile(r"^deskpilot_(?!home_)"))(ack=_ack, lazy=[handler.on_action])
     app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[handler.on_home_action])
     app.event("app_home_opened")(ack=_ack, lazy=[handler.on_home_opened])
+    app.view(TICKET_MODAL)(ack=_ack_ticket_form, lazy=[handler.on_ticket_form])
     app.command(COMMAND)(ack=_ack_command, lazy=[handler.on_command])
     return app
 
 
 def _ack(ack: Ack) -> None:
     ack()
+
+
+def _ack_ticket_form(ack: Ack, body: dict[str, Any]) -> None:
+    """Validate the ticket form within Slack's 3 s: errors are shown next to the fields in the modal."""
+    _, errors = read_ticket_form(body.get("view") or {})
+    if errors:
+        ack(response_action="errors", errors=errors)
+    else:
+        ack()
 
 
 def _ack_command(ack: Ack, body: dict[str, Any]) -> None:
@@ -235,6 +246,56 @@ class _Handler:
         except Exception:  # noqa: BLE001 - the tab keeps its previous content; the cause is logged
             logger.exception("could not publish the App Home", extra={"user": user_id})
 
+    def _open_ticket_form(self, thread: _Thread, conversation_id: int, trigger_id: str) -> None:
+        """Open the ticket modal prefilled with the conversation's last question (trigger ids live 3 s)."""
+        try:
+            employee_id = self._employee_id(thread.team_id, thread.user_id)
+            if employee_id is None:
+                self._post(thread.channel_id, thread.thread_ts, NO_EMAIL, None)
+                return
+            if not conversation_id:
+                with session_scope(self.deps.session_factory) as db_session:
+                    conversation_id = conversations.get_or_create_slack_conversation(
+                        db_session=db_session,
+                        employee_id=employee_id,
+                        team_id=thread.team_id,
+                        channel_id=thread.channel_id,
+                        thread_ts=thread.thread_ts,
+                    ).id
+            question = self.deps.orchestrator.last_question(
+                employee_id=employee_id, conversation_id=conversation_id
+            )
+            context = ModalContext(conversation_id, thread.channel_id, thread.thread_ts)
+            self.client.views_open(trigger_id=trigger_id, view=ticket_modal(context, question=question))
+        except Exception:  # noqa: BLE001 - never silent
+            self._apologise(thread.channel_id, thread.thread_ts)
+
+    def on_ticket_form(self, body: dict[str, Any], context: BoltContext) -> None:
+        """A valid ticket form (the ack already refused invalid ones): record it, confirm in the thread."""
+        try:
+            view = body["view"]
+            form, errors = read_ticket_form(view)
+            modal = ModalContext.decode(str(view["private_metadata"]))
+            team_id, user_id = str(body["team"]["id"]), str(body["user"]["id"])
+            form_key = str(view["id"])
+        except (KeyError, TypeError, ValueError) as exc:
+            logger.warning("malformed view submission ignored", extra={"reason": str(exc)})
+            return
+        if form is None:
+            return
+        with bind_correlation_id(f"{team_id}:view:{form_key}"):
+            self._reply_in_thread(
+                _Thread(team_id, user_id, modal.channel_id, modal.thread_ts),
+                lambda employee_id, _conversation_id: self.deps.orchestrator.submit_ticket_form(
+                    employee_id=employee_id,
+                    conversation_id=modal.conversation_id,
+                    title=form.title,
+                    description=form.description,
+                    urgency=form.urgency,
+                    form_key=form_key,
+                ),
+            )
+
     def _ask_in_dm(self, team_id: str, user_id: str, message: str, *, label: str) -> None:
         """Start a DM thread quoting ``label`` and answer ``message`` in it."""
         channel = str(self.client.conversations_open(users=user_id)["channel"]["id"])
@@ -260,6 +321,10 @@ class _Handler:
             )
         except (KeyError, IndexError, TypeError, ValueError) as exc:
             logger.warning("malformed Slack action ignored", extra={"reason": str(exc)})
+            return
+        if kind is ButtonAction.OPEN_TICKET and body.get("trigger_id"):
+            with bind_correlation_id(f"{thread.team_id}:ticket-form:{body.get('trigger_id', '')}"):
+                self._open_ticket_form(thread, button_conversation, str(body["trigger_id"]))
             return
         with bind_correlation_id(f"{thread.team_id}:action:{body.get('trigger_id', '')}"):
             self._reply_in_thread(

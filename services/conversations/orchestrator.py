@@ -423,24 +423,9 @@ class Orchestrator:
         if not pending or not pending.get("confirm"):
             return _Draft(strings.NOTHING_PENDING, Route.AUTOMATION, AnswerOutcome.AUTOMATION, state=state)
         key = automation_key(str(pending["flow"]), f"c{conversation_id}", str(pending["nonce"]))
-        try:
-            with session_scope(self._sessions) as db_session:
-                run = AutomationRun(
-                    kind=AutomationKind(pending["flow"]),
-                    idempotency_key=key,
-                    requester_id=employee_id,
-                    conversation_id=conversation_id,
-                    params=dict(pending["slots"]),
-                )
-                db_session.add(run)
-                db_session.flush()
-                reference = f"AR-{run.id}"
-        except IntegrityError:  # the button was pressed twice: the first press already recorded it
-            with session_scope(self._sessions) as db_session:
-                existing = db_session.scalar(
-                    select(AutomationRun).where(AutomationRun.idempotency_key == key)
-                )
-                reference = f"AR-{existing.id}" if existing else "pending"
+        reference = self._record_automation(
+            AutomationKind(pending["flow"]), dict(pending["slots"]), key, employee_id, conversation_id
+        )
         state.pop("pending", None)
         return _Draft(
             strings.AUTOMATION_QUEUED.format(reference=reference),
@@ -448,6 +433,84 @@ class Orchestrator:
             AnswerOutcome.AUTOMATION,
             state=state,
             details={"automation_reference": reference},
+        )
+
+    def _record_automation(
+        self, kind: AutomationKind, params: dict[str, Any], key: str, employee_id: int, conversation_id: int
+    ) -> str:
+        """Write the automation run once per ``key`` (a repeat finds the first); return its reference."""
+        try:
+            with session_scope(self._sessions) as db_session:
+                run = AutomationRun(
+                    kind=kind,
+                    idempotency_key=key,
+                    requester_id=employee_id,
+                    conversation_id=conversation_id,
+                    params=params,
+                )
+                db_session.add(run)
+                db_session.flush()
+                return f"AR-{run.id}"
+        except IntegrityError:  # the same request was already recorded
+            with session_scope(self._sessions) as db_session:
+                existing = db_session.scalar(
+                    select(AutomationRun).where(AutomationRun.idempotency_key == key)
+                )
+                return f"AR-{existing.id}" if existing else "pending"
+
+    def submit_ticket_form(
+        self,
+        *,
+        employee_id: int,
+        conversation_id: int,
+        title: str,
+        description: str,
+        urgency: str,
+        form_key: str,
+    ) -> Reply:
+        """A ticket form the employee filled in and submitted (the submission is itself the confirmation)."""
+        started = time.perf_counter()
+        with session_scope(self._sessions) as db_session:
+            conversation = repo.get_conversation(
+                db_session=db_session, conversation_id=conversation_id, employee_id=employee_id
+            )
+            if conversation is None:
+                raise ValueError("no such conversation for this employee")
+            state = dict(conversation.state or {})
+        reference = self._record_automation(
+            AutomationKind.CREATE_TICKET,
+            {"title": title, "description": description, "urgency": urgency},
+            automation_key("create_ticket", form_key),
+            employee_id,
+            conversation_id,
+        )
+        draft = _Draft(
+            strings.AUTOMATION_QUEUED.format(reference=reference),
+            Route.AUTOMATION,
+            AnswerOutcome.AUTOMATION,
+            state=state,
+            details={"automation_reference": reference},
+        )
+        return self._record(
+            conversation_id=conversation_id,
+            employee_text=f"[ticket form] {title}",
+            prediction=None,
+            draft=draft,
+            latency_ms=(time.perf_counter() - started) * 1000,
+            idempotency_key=None,
+        )
+
+    def last_question(self, *, employee_id: int, conversation_id: int) -> str:
+        """The employee's last message in the conversation (to prefill a ticket form)."""
+        with session_scope(self._sessions) as db_session:
+            if repo.get_conversation(
+                db_session=db_session, conversation_id=conversation_id, employee_id=employee_id
+            ):
+                turns = repo.recent_turns(db_session=db_session, conversation_id=conversation_id, limit=10)
+            else:
+                turns = []
+        return next(
+            (t for role, t in reversed(turns) if role == MessageRole.EMPLOYEE.value and t[:1] != "["), ""
         )
 
     # ---- other routes -------------------------------------------------------------------------------

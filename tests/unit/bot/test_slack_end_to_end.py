@@ -322,3 +322,69 @@ def test_app_home_shows_requests_and_recent_answers_and_its_buttons_work(bot: Bo
             "no open tickets or requests" in json.dumps(m) for ms in s["messages"].values() for m in ms
         )
     )
+
+
+def test_open_ticket_button_opens_a_prefilled_modal_and_submission_is_validated_then_recorded(
+    bot: Bot,
+) -> None:
+    from services.automations.models import AutomationRun
+
+    assert bot.post_event(_dm("my vpn keeps dropping at the hotel", event_id="EvT1")).status_code == 200
+    post = _bot_posts(bot.wait_for(lambda s: bool(_bot_posts(s, "D0ALICE01"))), "D0ALICE01")[0]
+    ticket = next(
+        e
+        for b in post["blocks"]
+        if b["type"] == "actions"
+        for e in b["elements"]
+        if e["action_id"] == "deskpilot_open_ticket"
+    )
+    press = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U0ALICE001"},
+        "channel": {"id": "D0ALICE01"},
+        "message": {"ts": post["ts"], "thread_ts": post["thread_ts"]},
+        "trigger_id": "12345.67890.abcdef",
+        "actions": [{"action_id": ticket["action_id"], "value": ticket["value"], "type": "button"}],
+    }
+    assert bot.press(press).status_code == 200
+    state = bot.wait_for(lambda s: bool(s["views"]))
+    view = next(iter(state["views"].values()))
+    assert "my vpn keeps dropping at the hotel" in json.dumps(view)
+
+    def submission(title: str, description: str) -> dict[str, Any]:
+        values = {
+            "title": {"value": {"type": "plain_text_input", "value": title}},
+            "description": {"value": {"type": "plain_text_input", "value": description}},
+            "urgency": {"value": {"type": "static_select", "selected_option": {"value": "high"}}},
+        }
+        return {
+            "type": "view_submission",
+            "team": {"id": TEAM},
+            "user": {"id": "U0ALICE001"},
+            "trigger_id": "1.2.3",
+            "view": {**view, "id": view["id"], "state": {"values": values}},
+        }
+
+    refused = bot.press(submission("", "no"))
+    assert refused.status_code == 200
+    assert refused.json()["response_action"] == "errors" and set(refused.json()["errors"]) == {
+        "title",
+        "description",
+    }
+    accepted = bot.press(submission("VPN drops at the hotel", "GlobalProtect disconnects every few minutes"))
+    assert accepted.status_code == 200
+    state = bot.wait_for(
+        lambda s: any("Your request is in" in json.dumps(m) for m in s["messages"]["D0ALICE01"])
+    )
+    bot.press(
+        submission("VPN drops at the hotel", "GlobalProtect disconnects every few minutes")
+    )  # double submit
+    time.sleep(0.5)
+    with session_scope(bot.sessions) as db_session:
+        run = db_session.scalars(select(AutomationRun)).one()
+        assert run.params == {
+            "title": "VPN drops at the hotel",
+            "description": "GlobalProtect disconnects every few minutes",
+            "urgency": "high",
+        }
