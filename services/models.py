@@ -11,6 +11,7 @@ from services.conversations.models import (
     ConversationStatus,
     Feedback,
     FeedbackRating,
+    Handoff,
     Message,
     MessageRole,
 )
@@ -62,6 +63,7 @@ __all__ = [
     "FeedbackRating",
     "Group",
     "HandledBy",
+    "Handoff",
     "IngestionRun",
     "Intent",
     "IntentModelVersion",

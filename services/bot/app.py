@@ -30,6 +30,7 @@ from services.bot.blocks import (
     reply_blocks,
 )
 from services.bot.dedupe import EventDeduper
+from services.bot.handoff import HANDOFF_CLAIM, HandoffDesk
 from services.bot.home import HOME_MESSAGES, home_view
 from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
 from services.bot.modals import TICKET_MODAL, ModalContext, read_ticket_form, ticket_modal
@@ -44,6 +45,7 @@ from services.conversations.models import Channel
 from services.conversations.orchestrator import ButtonAction, Orchestrator, Reply
 from services.directory import repo as directory
 from services.directory.models import Employee
+from services.router.routes import Route
 
 logger = logging.getLogger(__name__)
 
@@ -73,6 +75,7 @@ class BotDeps:
     deduper: EventDeduper
     public_url: str
     rate_limiter: RateLimiter | None = None
+    handoff_channel: str | None = None
 
 
 def build_bolt_app(
@@ -111,7 +114,8 @@ def build_bolt_app(
     handler = _Handler(deps, web)
     app.event("message")(ack=_ack, lazy=[handler.on_message])
     app.event("app_mention")(ack=_ack, lazy=[handler.on_message])
-    app.action(re.compile(r"^deskpilot_(?!home_)"))(ack=_ack, lazy=[handler.on_action])
+    app.action(re.compile(r"^deskpilot_(?!home_|handoff_)"))(ack=_ack, lazy=[handler.on_action])
+    app.action(HANDOFF_CLAIM)(ack=_ack, lazy=[handler.on_claim])
     app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[handler.on_home_action])
     app.event("app_home_opened")(ack=_ack, lazy=[handler.on_home_opened])
     app.view(TICKET_MODAL)(ack=_ack_ticket_form, lazy=[handler.on_ticket_form])
@@ -166,6 +170,11 @@ class _Handler:
     def __init__(self, deps: BotDeps, client: WebClient) -> None:
         self.deps = deps
         self.client = client
+        self.desk = (
+            HandoffDesk(client=client, session_factory=deps.session_factory, it_channel=deps.handoff_channel)
+            if deps.handoff_channel
+            else None
+        )
 
     def on_message(self, body: dict[str, Any], context: BoltContext) -> None:
         try:
@@ -186,20 +195,31 @@ class _Handler:
             )
             return
         with bind_correlation_id(f"{inbound.team_id}:{inbound.event_id}"):
+            if self.desk is not None and self.desk.relay_from_agent(inbound):
+                return
+            if not (inbound.is_direct_message or inbound.is_mention) and not self._known_thread(inbound):
+                return  # a reply in some channel thread Deskpilot is not part of
             self._answer(inbound)
 
     def _answer(self, inbound: InboundMessage) -> None:
         self._react(inbound.channel_id, inbound.ts, add=True)
         try:
-            self._reply_in_thread(
-                _Thread(inbound.team_id, inbound.user_id, inbound.channel_id, inbound.thread_ts),
-                lambda employee_id, conversation_id: self.deps.orchestrator.handle_message(
+
+            def work(employee_id: int, conversation_id: int) -> Reply | None:
+                if self.desk is not None and self.desk.relay_from_employee(
+                    conversation_id=conversation_id, inbound=inbound
+                ):
+                    return None  # handed off: the agent answers
+                return self.deps.orchestrator.handle_message(
                     employee_id=employee_id,
                     channel=Channel.SLACK,
                     text=inbound.text,
                     conversation_id=conversation_id,
                     idempotency_key=inbound.idempotency_key,
-                ),
+                )
+
+            self._reply_in_thread(
+                _Thread(inbound.team_id, inbound.user_id, inbound.channel_id, inbound.thread_ts), work
             )
         finally:
             self._react(inbound.channel_id, inbound.ts, add=False)
@@ -338,7 +358,31 @@ class _Handler:
                 ),
             )
 
-    def _reply_in_thread(self, thread: _Thread, work: Callable[[int, int], Reply]) -> None:
+    def _known_thread(self, inbound: InboundMessage) -> bool:
+        with session_scope(self.deps.session_factory) as db_session:
+            return conversations.slack_thread_is_known(
+                db_session=db_session,
+                team_id=inbound.team_id,
+                channel_id=inbound.channel_id,
+                thread_ts=inbound.thread_ts,
+            )
+
+    def on_claim(self, body: dict[str, Any], context: BoltContext) -> None:
+        """An IT agent pressed "Claim" on a handoff post."""
+        try:
+            conversation_id = int(body["actions"][0]["value"])
+            agent = str(body["user"]["id"])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            logger.warning("malformed claim ignored", extra={"reason": str(exc)})
+            return
+        if self.desk is not None:
+            with bind_correlation_id(f"claim:{conversation_id}"):
+                try:
+                    self.desk.claim(conversation_id=conversation_id, agent_user_id=agent)
+                except Exception:  # noqa: BLE001 - the agent sees the button again and can retry
+                    logger.exception("claim failed", extra={"conversation_id": conversation_id})
+
+    def _reply_in_thread(self, thread: _Thread, work: Callable[[int, int], Reply | None]) -> None:
         """Resolve the employee and the thread's conversation, run ``work``, post its reply in the thread.
 
         Any failure becomes an apology with a reference id in the same thread (never silent).
@@ -357,8 +401,11 @@ class _Handler:
                     thread_ts=thread.thread_ts,
                 ).id
             reply = work(employee_id, conversation_id)
-            if not reply.replayed:
-                self._post(thread.channel_id, thread.thread_ts, fallback_text(reply), reply)
+            if reply is None or reply.replayed:
+                return
+            self._post(thread.channel_id, thread.thread_ts, fallback_text(reply), reply)
+            if reply.route is Route.HANDOFF and self.desk is not None:
+                self.desk.announce(conversation_id=conversation_id, employee_id=employee_id)
         except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
             self._apologise(thread.channel_id, thread.thread_ts)
 

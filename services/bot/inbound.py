@@ -42,6 +42,7 @@ class InboundMessage:
     ts: str
     thread_ts: str
     is_direct_message: bool
+    is_mention: bool = False
 
     @property
     def idempotency_key(self) -> str:
@@ -89,4 +90,5 @@ def parse_message_event(body: dict[str, Any]) -> InboundMessage:
         ts=ts,
         thread_ts=str(thread_ts),
         is_direct_message=channel_type == "im",
+        is_mention=kind == "app_mention",
     )

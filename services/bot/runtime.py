@@ -34,5 +34,6 @@ def build_slack_app(
         deduper=build_deduper(settings),
         public_url=settings.web.public_url,
         rate_limiter=build_rate_limiter(settings),
+        handoff_channel=settings.slack.handoff_channel,
     )
     return build_bolt_app(settings, deps)

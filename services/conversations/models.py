@@ -137,3 +137,21 @@ class Feedback(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
 
     message: Mapped[Message] = relationship(back_populates="feedback")
+
+
+class Handoff(Base):
+    """A conversation handed to the IT team: the post in the IT channel, and who claimed it."""
+
+    __tablename__ = "handoffs"
+    __table_args__ = (UniqueConstraint("it_channel_id", "it_thread_ts"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    conversation_id: Mapped[int] = mapped_column(
+        ForeignKey("conversations.id", ondelete="CASCADE"), unique=True
+    )
+    it_channel_id: Mapped[str] = mapped_column(String(32))
+    it_thread_ts: Mapped[str] = mapped_column(String(32))
+    agent_slack_user_id: Mapped[str | None] = mapped_column(String(32))
+    requested_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]

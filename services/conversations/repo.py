@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from services.common.db import utcnow
-from services.conversations.models import AnswerOutcome, Channel, Conversation, Message, MessageRole
+from services.conversations.models import AnswerOutcome, Channel, Conversation, Handoff, Message, MessageRole
 from services.router.routes import Route
 
 
@@ -120,3 +120,45 @@ def get_or_create_slack_conversation(
         db_session.add(conversation)
         db_session.flush()
     return conversation
+
+
+def create_handoff(
+    *, db_session: Session, conversation_id: int, it_channel_id: str, it_thread_ts: str
+) -> Handoff:
+    """Record that a conversation was posted to the IT channel."""
+    handoff = Handoff(conversation_id=conversation_id, it_channel_id=it_channel_id, it_thread_ts=it_thread_ts)
+    db_session.add(handoff)
+    db_session.flush()
+    return handoff
+
+
+def handoff_for_conversation(*, db_session: Session, conversation_id: int) -> Handoff | None:
+    """The open handoff of a conversation, if any."""
+    return db_session.scalar(
+        select(Handoff).where(Handoff.conversation_id == conversation_id, Handoff.closed_at.is_(None))
+    )
+
+
+def handoff_for_it_thread(*, db_session: Session, it_channel_id: str, it_thread_ts: str) -> Handoff | None:
+    """The open handoff whose IT-channel thread this is."""
+    return db_session.scalar(
+        select(Handoff).where(
+            Handoff.it_channel_id == it_channel_id,
+            Handoff.it_thread_ts == it_thread_ts,
+            Handoff.closed_at.is_(None),
+        )
+    )
+
+
+def slack_thread_is_known(*, db_session: Session, team_id: str, channel_id: str, thread_ts: str) -> bool:
+    """True when a conversation lives in this Slack thread (so replies there are meant for Deskpilot)."""
+    return (
+        db_session.scalar(
+            select(Conversation.id).where(
+                Conversation.slack_team_id == team_id,
+                Conversation.slack_channel_id == channel_id,
+                Conversation.slack_thread_ts == thread_ts,
+            )
+        )
+        is not None
+    )

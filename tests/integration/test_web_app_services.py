@@ -7,6 +7,7 @@ from fastapi.testclient import TestClient
 
 from services.admin.app import create_app
 from services.common.health import check_redis
+from services.common.migrate import head_revision
 from tests.conftest import make_settings
 
 
@@ -16,7 +17,7 @@ def test_readyz_on_postgres_and_redis_is_ready(tmp_path: Path, postgres_url: str
         response = client.get("/readyz")
     assert response.status_code == 200, response.text
     checks = response.json()["checks"]
-    assert checks["database"]["detail"] == "postgresql, schema 0001"
+    assert checks["database"]["detail"] == f"postgresql, schema {head_revision()}"
     assert checks["redis"]["ok"] is True
     assert checks["redis"]["detail"].startswith("redis ")
 

@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 from services.admin.app import create_app
 from services.common.errors import NotFoundError
 from services.common.logging import CorrelationIdFilter, build_log_handler
-from services.common.migrate import build_alembic_config, upgrade
+from services.common.migrate import build_alembic_config, head_revision, upgrade
 from tests.conftest import make_settings
 
 
@@ -42,7 +42,7 @@ def test_readyz_embedded_default_is_ready(client: TestClient) -> None:
     body = response.json()
     assert body["status"] == "ready"
     assert body["checks"]["database"]["ok"] is True
-    assert body["checks"]["database"]["detail"] == "sqlite, schema 0001"
+    assert body["checks"]["database"]["detail"] == f"sqlite, schema {head_revision()}"
     assert body["checks"]["vector_store"]["ok"] is True
     assert "redis" not in body["checks"]
 

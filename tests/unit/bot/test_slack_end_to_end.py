@@ -158,6 +158,7 @@ def bot(tmp_path: Path) -> Iterator[Bot]:
             deduper=MemoryDeduper(),
             public_url="https://deskpilot.example",
             rate_limiter=MemoryRateLimiter(limit=3),
+            handoff_channel="C0ITHELP",
         )
         slack_app = build_bolt_app(settings, deps)
         api = FastAPI()
@@ -388,3 +389,71 @@ def test_open_ticket_button_opens_a_prefilled_modal_and_submission_is_validated_
             "description": "GlobalProtect disconnects every few minutes",
             "urgency": "high",
         }
+
+
+def _channel_event(
+    text: str, *, user: str, channel: str, thread_ts: str, event_id: str, ts: str
+) -> dict[str, Any]:
+    body = _dm(text, event_id=event_id, user=user, ts=ts)
+    body["event"].update(channel=channel, channel_type="channel", thread_ts=thread_ts)
+    return body
+
+
+def test_handoff_goes_to_the_it_channel_and_messages_are_relayed_after_a_claim(bot: Bot) -> None:
+    assert bot.post_event(_dm("talk to a human", event_id="EvH1")).status_code == 200
+    state = bot.wait_for(lambda s: bool(s["messages"].get("C0ITHELP")))
+    it_post = state["messages"]["C0ITHELP"][0]
+    assert "asked for a person" in it_post["text"] and "deskpilot_handoff_claim" in json.dumps(
+        it_post["blocks"]
+    )
+    assert "IT team" in _bot_posts(state, "D0ALICE01")[0]["text"]
+
+    # A colleague chatting in an unrelated channel thread is left alone.
+    assert (
+        bot.post_event(
+            _channel_event(
+                "lunch?", user="U0BOB00002", channel="C0RANDOM", thread_ts="1.1", event_id="EvH0", ts="1.2"
+            )
+        ).status_code
+        == 200
+    )
+
+    claim = {
+        "type": "block_actions",
+        "team": {"id": TEAM},
+        "user": {"id": "U0BOB00002"},
+        "channel": {"id": "C0ITHELP"},
+        "message": {"ts": it_post["ts"]},
+        "trigger_id": "9.9.f",
+        "actions": [
+            {
+                "action_id": "deskpilot_handoff_claim",
+                "value": it_post["blocks"][1]["elements"][0]["value"],
+                "type": "button",
+            }
+        ],
+    }
+    assert bot.press(claim).status_code == 200
+    state = bot.wait_for(lambda s: any("has joined" in m["text"] for m in s["messages"]["D0ALICE01"]))
+    assert "Claimed by <@U0BOB00002>" in state["messages"]["C0ITHELP"][0]["text"]
+
+    agent = _channel_event(
+        "Hi Alice, can you restart GlobalProtect?",
+        user="U0BOB00002",
+        channel="C0ITHELP",
+        thread_ts=it_post["ts"],
+        event_id="EvH2",
+        ts="1700000009.000100",
+    )
+    assert bot.post_event(agent).status_code == 200
+    bot.wait_for(lambda s: any("restart GlobalProtect" in m["text"] for m in s["messages"]["D0ALICE01"]))
+
+    employee = _dm("done, it works now", event_id="EvH3", ts="1700000010.000100")
+    employee["event"]["thread_ts"] = "1700000000.000100"
+    assert bot.post_event(employee).status_code == 200
+    state = bot.wait_for(lambda s: any("it works now" in m["text"] for m in s["messages"]["C0ITHELP"]))
+    time.sleep(0.3)
+    assert not any("C0RANDOM" == c for c in bot.state()["messages"])
+    with session_scope(bot.sessions) as db_session:
+        roles = [m.role.value for m in db_session.scalars(select(Message).order_by(Message.id))]
+    assert roles[-2:] == ["agent", "employee"]
