@@ -14,7 +14,18 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 import numpy.typing as npt
 
-from connectors.models import ChatMessage, DocumentBatch, LLMPurpose, LLMResult
+from connectors.models import (
+    ChatMessage,
+    DirectoryUser,
+    DocumentBatch,
+    ExternalComment,
+    ExternalTicket,
+    LLMPurpose,
+    LLMResult,
+    PasswordReset,
+    TicketDraft,
+    TicketStatusChange,
+)
 
 Vectors = npt.NDArray[np.float32]
 """A float32 matrix of shape (n, dimension), one L2-normalised row per text."""
@@ -99,4 +110,87 @@ class LLM(Protocol):
         self, messages: Sequence[ChatMessage], *, purpose: LLMPurpose, max_tokens: int, timeout_s: float
     ) -> LLMResult:
         """The model's reply to ``messages``."""
+        ...
+
+
+@runtime_checkable
+class TicketSystem(Protocol):
+    """An ITSM that holds tickets of record (built-in, Jira Service Management, ServiceNow, Zendesk).
+
+    Contract:
+    - ``create_ticket`` is called only after ``find_by_idempotency_key`` returned None for the same key, and
+      stores the key in the vendor's own field (Jira issue property, ServiceNow ``correlation_id``, Zendesk
+      ``external_id``) so that a retry after a crash finds the ticket instead of creating a second one.
+    - Errors are those of ``connectors.errors``: ``AuthError`` (401/403), ``RemoteNotFoundError`` (404),
+      ``ConflictError`` (409), ``RemoteRejectedError`` (other 4xx), ``RateLimitedError`` (429, with
+      ``retry_after_s``), ``RemoteUnavailableError`` (5xx, timeouts). Adapters do not retry beyond their
+      HTTP client's short backoff; Celery retries the task.
+    - Times are timezone-aware UTC.
+    """
+
+    @property
+    def system(self) -> str:
+        """``builtin``, ``jira``, ``servicenow`` or ``zendesk``."""
+        ...
+
+    def create_ticket(self, draft: TicketDraft, *, idempotency_key: str) -> ExternalTicket:
+        """Create the ticket, recording ``idempotency_key`` in the vendor."""
+        ...
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> ExternalTicket | None:
+        """The ticket created with this key, or None."""
+        ...
+
+    def get_ticket(self, external_key: str) -> ExternalTicket:
+        """The ticket's current state (raises ``RemoteNotFoundError``)."""
+        ...
+
+    def add_comment(self, external_key: str, body: str, *, public: bool = True) -> ExternalComment:
+        """Add a comment (public: visible to the requester)."""
+        ...
+
+    def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
+        """Move the ticket to resolved with ``resolution`` (used when an automation completed the work).
+        Resolving an already resolved ticket returns it unchanged."""
+        ...
+
+    def parse_status_webhook(self, payload: bytes, headers: dict[str, str]) -> TicketStatusChange | None:
+        """Verify the webhook's signature or secret (``AuthError`` when wrong), then read the status
+        change; None for events that are not status changes; ``RemoteRejectedError`` for malformed bodies."""
+        ...
+
+
+@runtime_checkable
+class IdentityProvider(Protocol):
+    """The company directory of record for accounts (built-in, Okta, Microsoft Entra ID via Graph).
+
+    Contract: every mutating call is idempotent (adding a member twice, or unlocking an unlocked account, is
+    not an error and has one effect). Errors as for ``TicketSystem``; an operation the provider does not
+    support raises ``RemoteRejectedError``. Secrets in ``PasswordReset`` are never logged.
+    """
+
+    @property
+    def system(self) -> str:
+        """``builtin``, ``okta`` or ``graph``."""
+        ...
+
+    def find_user(self, email: str) -> DirectoryUser | None:
+        """The account whose login or primary e-mail is ``email``, or None."""
+        ...
+
+    def reset_password(self, user_id: str) -> PasswordReset:
+        """Start a password reset: a one-time link where the provider offers one, else a temporary password
+        that must be changed at next sign-in."""
+        ...
+
+    def unlock(self, user_id: str) -> DirectoryUser:
+        """Unlock a locked-out account (no-op when not locked)."""
+        ...
+
+    def is_member(self, user_id: str, group_id: str) -> bool:
+        """True when the user is a direct member of the group."""
+        ...
+
+    def add_to_group(self, user_id: str, group_id: str) -> bool:
+        """Add the user to the group; True when added now, False when already a member."""
         ...

@@ -90,3 +90,108 @@ class LLMResult(BaseModel):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_ms: float = 0.0
+
+
+# ---- ticketing ---------------------------------------------------------------------------------------
+
+
+class TicketUrgency(StrEnum):
+    """How urgent the requester says a ticket is (adapters map it to the vendor's priority)."""
+
+    LOW = "low"
+    NORMAL = "normal"
+    HIGH = "high"
+    URGENT = "urgent"
+
+
+class ExternalTicketStatus(StrEnum):
+    """Vendor statuses normalised to one lifecycle (the vendor's own word stays in ``vendor_status``)."""
+
+    NEW = "new"
+    OPEN = "open"
+    PENDING = "pending"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+    CANCELLED = "cancelled"
+
+
+class TicketDraft(BaseModel):
+    """A ticket to create. Text is already free of secrets; the requester is named by e-mail."""
+
+    model_config = ConfigDict(frozen=True)
+
+    title: str = Field(min_length=1, max_length=255)
+    description: str = ""
+    requester_email: str = Field(min_length=3, max_length=320)
+    requester_name: str | None = None
+    urgency: TicketUrgency = TicketUrgency.NORMAL
+    category: str | None = None
+    labels: tuple[str, ...] = ()
+
+
+class ExternalTicket(BaseModel):
+    """A ticket as the ITSM holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    external_key: str = Field(min_length=1, max_length=100)
+    url: str | None = None
+    title: str
+    status: ExternalTicketStatus
+    vendor_status: str | None = None
+    idempotency_key: str | None = None
+    resolution: str | None = None
+    updated_at: datetime | None = None
+
+
+class ExternalComment(BaseModel):
+    """A comment as the ITSM holds it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    external_id: str
+    body: str
+    author: str | None = None
+    public: bool = True
+    created_at: datetime | None = None
+
+
+class TicketStatusChange(BaseModel):
+    """What a status webhook (or a sync) tells us about one ticket."""
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    external_key: str
+    status: ExternalTicketStatus
+    vendor_status: str | None = None
+    resolution: str | None = None
+    changed_at: datetime | None = None
+
+
+# ---- identity ----------------------------------------------------------------------------------------
+
+
+class DirectoryUser(BaseModel):
+    """An account in the identity provider."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: str
+    email: str
+    display_name: str | None = None
+    active: bool = True
+    locked: bool = False
+
+
+class PasswordReset(BaseModel):
+    """The outcome of a password reset: a one-time link, or a temporary password (never logged or posted
+    in a channel; only DM'd to the employee it belongs to)."""
+
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
+
+    user_id: str
+    reset_url: str | None = None
+    temporary_password: str | None = Field(default=None, repr=False)
+    expires_at: datetime | None = None
