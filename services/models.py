@@ -3,6 +3,7 @@
 from services.articles.models import ArticleDraft, DraftGenerator, DraftStatus, draft_source_tickets
 from services.audit.models import AuditEntry
 from services.automations.models import AutomationKind, AutomationRun, AutomationState
+from services.bot.installations import BOTS_TABLE, INSTALLATIONS_TABLE, OAUTH_STATES_TABLE
 from services.common.db import Base
 from services.conversations.models import (
     AnswerOutcome,
@@ -40,6 +41,9 @@ from services.tickets.models import (
 )
 
 __all__ = [
+    "BOTS_TABLE",
+    "INSTALLATIONS_TABLE",
+    "OAUTH_STATES_TABLE",
     "AnswerOutcome",
     "Article",
     "ArticleDraft",

@@ -12,13 +12,17 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App, BoltContext
+from slack_bolt import Ack, App
 from slack_bolt.authorization import AuthorizeResult
+from slack_bolt.authorization.authorize import InstallationStoreAuthorize
+from slack_bolt.oauth.oauth_settings import OAuthSettings
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from services.bot.blocks import (
@@ -33,6 +37,7 @@ from services.bot.dedupe import EventDeduper
 from services.bot.handoff import HANDOFF_CLAIM, HandoffDesk
 from services.bot.home import HOME_MESSAGES, home_view
 from services.bot.inbound import InboundMessage, NotForUs, parse_message_event
+from services.bot.installations import BOT_SCOPES, build_installation_store, build_oauth_state_store
 from services.bot.modals import TICKET_MODAL, ModalContext, read_ticket_form, ticket_modal
 from services.bot.mrkdwn import escape
 from services.bot.ratelimit import RateLimiter
@@ -57,6 +62,8 @@ NO_EMAIL = (
 )
 
 
+INSTALL_PATH = "/slack/install"
+REDIRECT_PATH = "/slack/oauth_redirect"
 COMMAND = "/helpdesk"
 COMMAND_ACK = "On it: I'll answer in our direct messages."
 COMMAND_HELP = (
@@ -85,42 +92,113 @@ def build_bolt_app(
     client: WebClient | None = None,
     bot_user_id: str | None = None,
     team_id: str | None = None,
+    engine: Engine | None = None,
 ) -> App:
-    """A bolt App for one workspace, answering through ``deps.orchestrator``."""
-    if settings.slack.bot_token is None or settings.slack.signing_secret is None:
-        raise ValueError("DESKPILOT_SLACK__BOT_TOKEN and DESKPILOT_SLACK__SIGNING_SECRET are required")
-    token = settings.slack.bot_token.get_secret_value()
-    web = client or WebClient(token=token, base_url=settings.slack.api_base_url)
+    """A bolt App answering through ``deps.orchestrator``.
+
+    One workspace when ``DESKPILOT_SLACK__BOT_TOKEN`` is set; many when the app is distributed by OAuth
+    (``CLIENT_ID``/``CLIENT_SECRET``): installs go through ``/slack/install`` and every request is
+    authorised with its workspace's bot token from the installation store on ``engine``.
+    """
+    slack = settings.slack
+    if slack.signing_secret is None or not slack.enabled:
+        raise ValueError(
+            "DESKPILOT_SLACK__SIGNING_SECRET and either DESKPILOT_SLACK__BOT_TOKEN or "
+            "DESKPILOT_SLACK__CLIENT_ID/CLIENT_SECRET are required"
+        )
+    token = slack.bot_token.get_secret_value() if slack.bot_token is not None else None
+    web = client or WebClient(token=token, base_url=slack.api_base_url)
+    options: dict[str, Any] = {}
+    if slack.oauth_enabled:
+        if engine is None:
+            raise ValueError("multi-workspace Slack needs the database engine for its installation store")
+        options.update(_oauth_options(settings, engine, web))
+    else:
+        assert token is not None
+        options["authorize"] = _single_workspace_authorize(web, token, bot_user_id, team_id)
+    app = App(
+        signing_secret=slack.signing_secret.get_secret_value(),
+        client=web,
+        process_before_response=False,
+        name="deskpilot",
+        # Answers are CPU-bound (embedding, ranking): more threads than cores only slow the acks down.
+        listener_executor=ThreadPoolExecutor(
+            max_workers=slack.listener_threads, thread_name_prefix="slack-listener"
+        ),
+        **options,
+    )
+    if slack.oauth_enabled:
+        app.enable_token_revocation_listeners()  # app_uninstalled / tokens_revoked delete the install
+
+    def lazy(method: Callable[[_Handler, dict[str, Any]], None]) -> Callable[..., None]:
+        """A lazy listener running ``method`` with the requesting workspace's client (bolt injects it)."""
+
+        def listener(body: dict[str, Any], client: WebClient) -> None:
+            method(_Handler(deps, client), body)
+
+        return listener
+
+    app.event("message")(ack=_ack, lazy=[lazy(_Handler.on_message)])
+    app.event("app_mention")(ack=_ack, lazy=[lazy(_Handler.on_message)])
+    app.action(re.compile(r"^deskpilot_(?!home_|handoff_)"))(ack=_ack, lazy=[lazy(_Handler.on_action)])
+    app.action(HANDOFF_CLAIM)(ack=_ack, lazy=[lazy(_Handler.on_claim)])
+    app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[lazy(_Handler.on_home_action)])
+    app.event("app_home_opened")(ack=_ack, lazy=[lazy(_Handler.on_home_opened)])
+    app.view(TICKET_MODAL)(ack=_ack_ticket_form, lazy=[lazy(_Handler.on_ticket_form)])
+    app.command(COMMAND)(ack=_ack_command, lazy=[lazy(_Handler.on_command)])
+    return app
+
+
+def _single_workspace_authorize(
+    web: WebClient, token: str, bot_user_id: str | None, default_team: str | None
+) -> Callable[..., AuthorizeResult]:
     identity: dict[str, str] = {}
 
-    def authorize(enterprise_id: str | None, team_id_: str | None, logger: logging.Logger) -> AuthorizeResult:
+    # bolt passes these by name: the parameters must be called enterprise_id and team_id.
+    def authorize(enterprise_id: str | None, team_id: str | None) -> AuthorizeResult:
         if not identity:  # one auth.test per process, on the first event
-            info: Any = {"user_id": bot_user_id, "team_id": team_id} if bot_user_id else web.auth_test().data
+            given = {"user_id": bot_user_id, "team_id": default_team}
+            info: Any = given if bot_user_id else web.auth_test().data
             identity.update({"user_id": str(info["user_id"]), "team_id": str(info["team_id"])})
         return AuthorizeResult(
             enterprise_id=enterprise_id,
-            team_id=team_id_ or identity["team_id"],
+            team_id=team_id or identity["team_id"],
             bot_token=token,
             bot_user_id=identity["user_id"],
         )
 
-    app = App(
-        signing_secret=settings.slack.signing_secret.get_secret_value(),
-        client=web,
-        authorize=authorize,
-        process_before_response=False,
-        name="deskpilot",
-    )
-    handler = _Handler(deps, web)
-    app.event("message")(ack=_ack, lazy=[handler.on_message])
-    app.event("app_mention")(ack=_ack, lazy=[handler.on_message])
-    app.action(re.compile(r"^deskpilot_(?!home_|handoff_)"))(ack=_ack, lazy=[handler.on_action])
-    app.action(HANDOFF_CLAIM)(ack=_ack, lazy=[handler.on_claim])
-    app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[handler.on_home_action])
-    app.event("app_home_opened")(ack=_ack, lazy=[handler.on_home_opened])
-    app.view(TICKET_MODAL)(ack=_ack_ticket_form, lazy=[handler.on_ticket_form])
-    app.command(COMMAND)(ack=_ack_command, lazy=[handler.on_command])
-    return app
+    return authorize
+
+
+def _oauth_options(settings: Settings, engine: Engine, web: WebClient) -> dict[str, Any]:
+    """bolt options for an app installed by OAuth into many workspaces."""
+    slack = settings.slack
+    assert slack.client_id is not None and slack.client_secret is not None
+    client_secret = slack.client_secret.get_secret_value()
+    installation_store = build_installation_store(slack.client_id, engine)
+    return {
+        "oauth_settings": OAuthSettings(
+            client_id=slack.client_id,
+            client_secret=client_secret,
+            scopes=list(BOT_SCOPES),
+            installation_store=installation_store,
+            installation_store_bot_only=True,
+            state_store=build_oauth_state_store(engine),
+            install_path=INSTALL_PATH,
+            redirect_uri_path=REDIRECT_PATH,
+            redirect_uri=f"{settings.web.public_url.rstrip('/')}{REDIRECT_PATH}",
+        ),
+        # The store's authorize, with auth.test results cached per token (not one call per event).
+        "authorize": InstallationStoreAuthorize(
+            installation_store=installation_store,
+            client_id=slack.client_id,
+            client_secret=client_secret,
+            logger=logger,
+            bot_only=True,
+            cache_enabled=True,
+            client=web,
+        ),
+    }
 
 
 def _ack(ack: Ack) -> None:
@@ -176,7 +254,7 @@ class _Handler:
             else None
         )
 
-    def on_message(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_message(self, body: dict[str, Any]) -> None:
         try:
             inbound = parse_message_event(body)
         except NotForUs:
@@ -224,7 +302,7 @@ class _Handler:
         finally:
             self._react(inbound.channel_id, inbound.ts, add=False)
 
-    def on_command(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_command(self, body: dict[str, Any]) -> None:
         """``/helpdesk ...``: answered in a new thread of the employee's DM with Deskpilot."""
         try:
             message = command_message(str(body.get("text") or ""))
@@ -236,7 +314,7 @@ class _Handler:
             with bind_correlation_id(f"{team_id}:command:{body.get('trigger_id', '')}"):
                 self._ask_in_dm(team_id, user_id, message, label=f"{COMMAND} {message}")
 
-    def on_home_action(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_home_action(self, body: dict[str, Any]) -> None:
         """A quick action of the App Home: continued in the employee's DM."""
         try:
             action_id = str(body["actions"][0]["action_id"])
@@ -248,7 +326,7 @@ class _Handler:
         with bind_correlation_id(f"{team_id}:home:{body.get('trigger_id', '')}"):
             self._ask_in_dm(team_id, user_id, message, label=message)
 
-    def on_home_opened(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_home_opened(self, body: dict[str, Any]) -> None:
         """Publish the employee's App Home (tickets, requests, recent answers, quick actions)."""
         event = body.get("event") or {}
         if event.get("tab") not in (None, "home") or not isinstance(event.get("user"), str):
@@ -290,7 +368,7 @@ class _Handler:
         except Exception:  # noqa: BLE001 - never silent
             self._apologise(thread.channel_id, thread.thread_ts)
 
-    def on_ticket_form(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_ticket_form(self, body: dict[str, Any]) -> None:
         """A valid ticket form (the ack already refused invalid ones): record it, confirm in the thread."""
         try:
             view = body["view"]
@@ -327,7 +405,7 @@ class _Handler:
             ),
         )
 
-    def on_action(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_action(self, body: dict[str, Any]) -> None:
         try:
             action = body["actions"][0]
             kind = _button_action(str(action["action_id"]))
@@ -367,7 +445,7 @@ class _Handler:
                 thread_ts=inbound.thread_ts,
             )
 
-    def on_claim(self, body: dict[str, Any], context: BoltContext) -> None:
+    def on_claim(self, body: dict[str, Any]) -> None:
         """An IT agent pressed "Claim" on a handoff post."""
         try:
             conversation_id = int(body["actions"][0]["value"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from slack_bolt import App
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.index import KnowledgeIndex
@@ -36,4 +37,5 @@ def build_slack_app(
         rate_limiter=build_rate_limiter(settings),
         handoff_channel=settings.slack.handoff_channel,
     )
-    return build_bolt_app(settings, deps)
+    engine = session_factory.kw.get("bind")
+    return build_bolt_app(settings, deps, engine=engine if isinstance(engine, Engine) else None)

@@ -150,11 +150,17 @@ class SlackSettings(BaseModel):
     api_base_url: str = "https://slack.com/api/"
     handoff_channel: str | None = None
     messages_per_minute: int = Field(default=20, ge=1)
+    listener_threads: int = Field(default=2, ge=1, le=64)  # answer threads per process (bench/slack_load)
+
+    @property
+    def oauth_enabled(self) -> bool:
+        """True when the app is distributed by OAuth (client id and secret): one bot token per workspace."""
+        return self.client_id is not None and self.client_secret is not None
 
     @property
     def enabled(self) -> bool:
-        """True when a bot token is configured."""
-        return self.bot_token is not None
+        """True when a bot token (one workspace) or OAuth credentials (many) are configured."""
+        return self.bot_token is not None or self.oauth_enabled
 
 
 class TicketingSettings(BaseModel):
@@ -224,8 +230,8 @@ class Settings(BaseSettings):
         problems: list[str] = []
         if self.web.secret_key.get_secret_value() in ("", PLACEHOLDER_SECRET):
             problems.append("DESKPILOT_WEB__SECRET_KEY must be set to a real secret in production")
-        if self.slack.bot_token is not None and self.slack.signing_secret is None:
-            problems.append("DESKPILOT_SLACK__SIGNING_SECRET is required when a Slack bot token is set")
+        if self.slack.enabled and self.slack.signing_secret is None:
+            problems.append("DESKPILOT_SLACK__SIGNING_SECRET is required when Slack is configured")
         if self.database.is_sqlite:
             problems.append("DESKPILOT_DATABASE__URL must point at PostgreSQL in production")
         if problems:

@@ -60,6 +60,7 @@ METHODS = (
     "users.lookupByEmail",
     "conversations.open",
     "conversations.replies",
+    "oauth.v2.access",
 )
 MAX_TEXT = 40_000
 MAX_MESSAGE_BLOCKS = 50
@@ -766,14 +767,33 @@ async def _read_arguments(request: Request) -> tuple[Args, str | None]:
     return {k: v for k, v in args.items() if v is not None}, token or None
 
 
+@dataclass(frozen=True)
+class OAuthGrant:
+    """What one OAuth install of the app into a workspace yields (``oauth.v2.access``)."""
+
+    team_id: str
+    team_name: str
+    bot_token: str
+    bot_user_id: str = "U0DESKBOT2"
+    installer_user_id: str = "U0INSTALLER"
+    app_id: str = "A0DESKPILOT"
+    scopes: tuple[str, ...] = ("chat:write", "im:history", "app_mentions:read", "commands")
+
+
 def build_app(
     *,
     bot_token: str = "xoxb-test-token",
     team_id: str = "T0DESKPILOT",
     bot_user_id: str = "U0DESKBOT",
     users: dict[str, dict[str, Any]] | None = None,
+    oauth_client: tuple[str, str] | None = None,
+    oauth_grants: dict[str, OAuthGrant] | None = None,
 ) -> tuple[FastAPI, EmulatorState]:
-    """The emulator app; ``users`` maps user ids to (partial) user objects, completed like ``users.info``."""
+    """The emulator app; ``users`` maps user ids to (partial) user objects, completed like ``users.info``.
+
+    With ``oauth_client`` (client id, secret), ``oauth.v2.access`` exchanges each code of ``oauth_grants``
+    once for its workspace's bot token, which is accepted from then on (``auth.test`` reports its team).
+    """
     contracts = method_contracts()
     app, state = build_emulator_app("slack-web-api")
     bot_id = "B" + bot_user_id[1:]
@@ -796,21 +816,61 @@ def build_app(
     async def get_state() -> dict[str, Any]:
         return workspace.snapshot()
 
+    grants = dict(oauth_grants or {})
+    issued: dict[str, OAuthGrant] = {}
+
+    def oauth_v2_access(args: Args, authorization: str) -> dict[str, Any]:
+        """https://api.slack.com/methods/oauth.v2.access: client credentials by Basic auth or arguments."""
+        client_id, client_secret = args.get("client_id"), args.get("client_secret")
+        if authorization.lower().startswith("basic "):
+            decoded = base64.b64decode(authorization[6:].strip()).decode("utf-8")
+            client_id, _, client_secret = decoded.partition(":")
+        if oauth_client is None or client_id != oauth_client[0]:
+            raise SlackError("invalid_client_id")
+        if client_secret != oauth_client[1]:
+            raise SlackError("bad_client_secret")
+        grant = grants.pop(str(args.get("code", "")), None)  # codes are single-use
+        if grant is None:
+            raise SlackError("invalid_code")
+        issued[grant.bot_token] = grant
+        return {
+            "ok": True,
+            "access_token": grant.bot_token,
+            "token_type": "bot",
+            "scope": ",".join(grant.scopes),
+            "bot_user_id": grant.bot_user_id,
+            "app_id": grant.app_id,
+            "team": {"id": grant.team_id, "name": grant.team_name},
+            "enterprise": None,
+            "is_enterprise_install": False,
+            "authed_user": {"id": grant.installer_user_id},
+        }
+
     @app.api_route("/api/{method}", methods=["GET", "POST"], response_model=None)
     async def web_api(method: str, request: Request) -> JSONResponse:
         handler = handlers.get(method)
-        if handler is None:
+        if handler is None and method != "oauth.v2.access":
             return JSONResponse({"ok": False, "error": "unknown_method", "req_method": method}, 404)
         try:
             args, token = await _read_arguments(request)
+            missing = [name for name in contracts[method].required if name not in args]
+            if method == "oauth.v2.access":
+                if missing:
+                    raise SlackError("invalid_arguments", *(_missing(name) for name in missing))
+                return JSONResponse(oauth_v2_access(args, request.headers.get("authorization", "")))
             if token is None:
                 raise SlackError("not_authed")
-            if token != bot_token:
+            if token != bot_token and token not in issued:
                 raise SlackError("invalid_auth")
-            missing = [name for name in contracts[method].required if name not in args]
             if missing:
                 raise SlackError("invalid_arguments", *(_missing(name) for name in missing))
-            return JSONResponse(handler(args))
+            assert handler is not None
+            result = handler(args)
+            if method == "auth.test" and token in issued:
+                grant = issued[token]
+                result = {**result, "team_id": grant.team_id, "team": grant.team_name}
+                result.update(user_id=grant.bot_user_id, bot_id="B" + grant.bot_user_id[1:])
+            return JSONResponse(result)
         except SlackError as failure:
             return JSONResponse(failure.body())
 

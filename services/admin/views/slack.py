@@ -61,3 +61,23 @@ async def slack_interactions(request: Request) -> Response:
 async def slack_commands(request: Request) -> Response:
     """Slash commands."""
     return await _dispatch(request)
+
+
+@router.get("/slack/install")
+async def slack_install(request: Request) -> Response:
+    """Multi-workspace installs: the "Add to Slack" page (sets a one-time OAuth state)."""
+    return await _oauth(request)
+
+
+@router.get("/slack/oauth_redirect")
+async def slack_oauth_redirect(request: Request) -> Response:
+    """Slack's redirect after consent: exchanges the code and stores the workspace's bot token."""
+    return await _oauth(request)
+
+
+async def _oauth(request: Request) -> Response:
+    handler = getattr(request.app.state, "slack_handler", None)
+    if handler is None or not request.app.state.settings.slack.oauth_enabled:
+        return JSONResponse({"error": "slack_oauth_not_configured"}, status_code=404)
+    response: Response = await handler.handle(request)
+    return response
