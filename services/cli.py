@@ -175,7 +175,10 @@ def slack() -> None:
     engine = build_engine(settings.database)
     ensure_schema_current(engine)
     slack_app = build_slack_app(
-        settings, session_factory=build_session_factory(engine), index=open_knowledge_index(settings)
+        settings,
+        session_factory=build_session_factory(engine),
+        index=open_knowledge_index(settings),
+        warm_up=True,
     )
     SocketModeHandler(slack_app, settings.slack.app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
 

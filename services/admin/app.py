@@ -82,7 +82,9 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
             from services.bot.runtime import build_slack_app
 
             index = open_knowledge_index(settings)
-            slack_app = build_slack_app(settings, session_factory=app.state.session_factory, index=index)
+            slack_app = build_slack_app(
+                settings, session_factory=app.state.session_factory, index=index, warm_up=True
+            )
             app.state.slack_handler = SlackRequestHandler(slack_app)
             app.state.slack_verifier = SignatureVerifier(signing_secret.get_secret_value())
         logger.info(

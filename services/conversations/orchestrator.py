@@ -153,6 +153,14 @@ class Orchestrator:
 
     # ---- entry points -------------------------------------------------------------------------------
 
+    def warm_up(self) -> None:
+        """Load the intent model, the embedder and both indexes now instead of on the first question."""
+        try:
+            self._classifier().predict("warm up")
+        except NoIntentModelError:
+            pass  # the first answer says so; nothing to load
+        self._retriever.retrieve("warm up", viewer=Viewer.of(()), k=1)
+
     def handle_message(
         self,
         *,

@@ -80,6 +80,7 @@ class _FaultAndRecordMiddleware(BaseHTTPMiddleware):
                     "query": dict(request.query_params),
                     "headers": {k: v for k, v in request.headers.items() if k in _RECORDED_HEADERS},
                     "json": body,
+                    "received_at": time.time(),
                 }
             )
         behavior = self.state.take_behavior(request.url.path)
