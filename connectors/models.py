@@ -192,6 +192,6 @@ class PasswordReset(BaseModel):
     model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     user_id: str
-    reset_url: str | None = None
+    reset_url: str | None = Field(default=None, repr=False)  # a one-time link is a bearer secret
     temporary_password: str | None = Field(default=None, repr=False)
     expires_at: datetime | None = None
