@@ -1,0 +1,5 @@
+"""Microsoft Graph adapters."""
+
+from connectors.msgraph.identity import GraphIdentityProvider
+
+__all__ = ["GraphIdentityProvider"]

@@ -1,0 +1,5 @@
+"""Okta adapters."""
+
+from connectors.okta.identity import OktaIdentityProvider
+
+__all__ = ["OktaIdentityProvider"]
