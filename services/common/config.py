@@ -5,7 +5,7 @@ Variables use the prefix ``DESKPILOT_`` and ``__`` between nested groups, e.g.
 ``DESKPILOT_DATABASE__URL`` or ``DESKPILOT_CHROMA__HOST``. A ``.env`` file in the working directory
 is read too.
 The defaults are the embedded profile (ARCHITECTURE.md §0): SQLite and Chroma under ``./var``,
-Celery eager, no LLM, built-in ticket store.
+Celery eager, no LLM, built-in ticket store and directory.
 """
 
 from __future__ import annotations
@@ -164,14 +164,39 @@ class SlackSettings(BaseModel):
 
 
 class TicketingSettings(BaseModel):
-    """Which ITSM holds tickets, and how to reach it."""
+    """Which ITSM holds tickets, and how to reach it.
+
+    ``jira``, ``servicenow`` and ``zendesk`` need ``base_url``, ``username`` (the account's e-mail for Jira
+    and Zendesk, the integration user for ServiceNow) and ``api_token`` (the ServiceNow password); Jira
+    also ``project_key`` (and ``issue_type``, ``Task`` by default). Without ``webhook_secret`` status
+    webhooks are refused.
+    """
 
     kind: Literal["builtin", "jira", "servicenow", "zendesk"] = "builtin"
     base_url: str | None = None
     username: str | None = None
     api_token: SecretStr | None = None
     project_key: str | None = None
+    issue_type: str = "Task"
     webhook_secret: SecretStr | None = None
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class IdentitySettings(BaseModel):
+    """Which directory holds accounts (password resets, unlocks, group memberships), and how to reach it.
+
+    ``okta`` needs ``base_url`` (the org URL) and ``api_token``; ``graph`` (Microsoft Entra ID) needs
+    ``tenant_id``, ``client_id`` and ``client_secret``, with ``base_url`` and ``token_url`` defaulting to
+    Microsoft Graph v1.0 and the tenant's token endpoint in the public cloud.
+    """
+
+    kind: Literal["builtin", "okta", "graph"] = "builtin"
+    base_url: str | None = None
+    api_token: SecretStr | None = None
+    tenant_id: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    token_url: str | None = None
     timeout_s: float = Field(default=10.0, gt=0)
 
 
@@ -217,6 +242,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     slack: SlackSettings = SlackSettings()
     ticketing: TicketingSettings = TicketingSettings()
+    identity: IdentitySettings = IdentitySettings()
     router: RouterSettings = RouterSettings()
     web: WebSettings = WebSettings()
     sources: dict[str, SourceSettings] = Field(default_factory=dict)

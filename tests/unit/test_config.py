@@ -91,3 +91,29 @@ def test_settings_invalid_value_is_rejected_with_field_name(monkeypatch: pytest.
 
 def test_get_settings_is_cached() -> None:
     assert get_settings() is get_settings()
+
+
+def test_settings_identity_defaults_to_builtin_and_reads_env_with_masked_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert Settings(_env_file=None).identity.kind == "builtin"
+    monkeypatch.setenv("DESKPILOT_IDENTITY__KIND", "okta")
+    monkeypatch.setenv("DESKPILOT_IDENTITY__BASE_URL", "https://acme.okta.com")
+    monkeypatch.setenv("DESKPILOT_IDENTITY__API_TOKEN", "00okta-secret-token")
+    monkeypatch.setenv("DESKPILOT_IDENTITY__CLIENT_SECRET", "graph-client-secret")
+    monkeypatch.setenv("DESKPILOT_TICKETING__WEBHOOK_SECRET", "ticket-webhook-secret")
+    settings = Settings(_env_file=None)
+    assert settings.identity.kind == "okta"
+    assert settings.identity.base_url == "https://acme.okta.com"
+    assert settings.identity.api_token is not None
+    assert settings.identity.api_token.get_secret_value() == "00okta-secret-token"
+    assert settings.ticketing.issue_type == "Task"
+    for rendered in (repr(settings), str(settings.model_dump()), settings.model_dump_json()):
+        for secret in ("00okta-secret-token", "graph-client-secret", "ticket-webhook-secret"):
+            assert secret not in rendered
+
+
+def test_settings_invalid_identity_kind_is_rejected(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DESKPILOT_IDENTITY__KIND", "ldap")
+    with pytest.raises(ValidationError, match="identity.kind"):
+        Settings(_env_file=None)
