@@ -1,0 +1,186 @@
+"""The built-in ITSM: Deskpilot's own ``tickets`` table as a ``TicketSystem`` (the embedded default).
+
+Tickets are keyed ``HD-<id>``. The idempotency key lives in the unique ``tickets.idempotency_key``
+column, so a replayed or concurrent create finds the first ticket instead of inserting a second row.
+Every method opens its own short session; none is held across calls.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import RemoteNotFoundError, RemoteRejectedError
+from connectors.http import connector_error
+from connectors.models import (
+    ExternalComment,
+    ExternalTicket,
+    ExternalTicketStatus,
+    TicketDraft,
+    TicketStatusChange,
+)
+from services.common.db import session_scope, utcnow
+from services.directory.models import Employee
+from services.tickets.models import Ticket, TicketComment, TicketPriority, TicketStatus, TicketSystemKind
+
+logger = logging.getLogger(__name__)
+
+SYSTEM = TicketSystemKind.BUILTIN.value
+KEY_PREFIX = "HD-"
+COMMENT_AUTHOR = "Deskpilot"
+_MAX_IDEMPOTENCY_KEY = 200  # tickets.idempotency_key is VARCHAR(200)
+_MAX_CATEGORY = 200  # tickets.category is VARCHAR(200)
+_TERMINAL = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED)
+"""Statuses ``resolve_ticket`` leaves alone."""
+
+
+class BuiltinTicketSystem:
+    """``TicketSystem`` over our own database; ``public_url`` is the web app's base URL for ticket links."""
+
+    def __init__(self, session_factory: sessionmaker[Session], *, public_url: str) -> None:
+        self._sessions = session_factory
+        self._public_url = public_url.rstrip("/")
+
+    @property
+    def system(self) -> str:
+        """Always ``builtin``."""
+        return SYSTEM
+
+    def create_ticket(self, draft: TicketDraft, *, idempotency_key: str) -> ExternalTicket:
+        """Insert a NEW ticket for the requester (``RemoteRejectedError`` when not in the directory).
+
+        A create that loses the race on ``idempotency_key`` (replay, or a concurrent worker) returns the
+        ticket that won instead of a second one.
+        """
+        key = _checked_idempotency_key(idempotency_key)
+        try:
+            with session_scope(self._sessions) as session:
+                requester_id = session.scalar(
+                    select(Employee.id).where(
+                        func.lower(Employee.email) == draft.requester_email.strip().lower()
+                    )
+                )
+                if requester_id is None:
+                    raise connector_error(
+                        RemoteRejectedError, SYSTEM, "the requester is not in the directory"
+                    )
+                ticket = Ticket(
+                    system=TicketSystemKind.BUILTIN,
+                    external_key=f"pending:{uuid.uuid4().hex}",  # NOT NULL and unique until the id exists
+                    idempotency_key=key,
+                    title=draft.title,
+                    description=draft.description,
+                    category=draft.category[:_MAX_CATEGORY] if draft.category else None,
+                    priority=TicketPriority(draft.urgency.value),
+                    status=TicketStatus.NEW,
+                    requester_id=requester_id,
+                )
+                session.add(ticket)
+                session.flush()
+                ticket.external_key = f"{KEY_PREFIX}{ticket.id}"
+                ticket.url = self._url(ticket.external_key)
+                session.flush()
+                created = self._to_external(ticket)
+        except IntegrityError:
+            existing = self.find_by_idempotency_key(key)
+            if existing is None:  # another constraint failed (e.g. the requester was just deleted)
+                raise
+            return existing
+        logger.info("ticket created", extra={"system": SYSTEM, "external_key": created.external_key})
+        return created
+
+    def find_by_idempotency_key(self, idempotency_key: str) -> ExternalTicket | None:
+        """The built-in ticket created with this key, or None."""
+        with session_scope(self._sessions) as session:
+            ticket = session.scalar(
+                select(Ticket).where(
+                    Ticket.system == TicketSystemKind.BUILTIN, Ticket.idempotency_key == idempotency_key
+                )
+            )
+            return None if ticket is None else self._to_external(ticket)
+
+    def get_ticket(self, external_key: str) -> ExternalTicket:
+        """The ticket's current state (``RemoteNotFoundError`` when there is none)."""
+        with session_scope(self._sessions) as session:
+            return self._to_external(_load(session, external_key))
+
+    def add_comment(self, external_key: str, body: str, *, public: bool = True) -> ExternalComment:
+        """Store a comment by Deskpilot (internal unless ``public``); its id is the ``external_id``."""
+        with session_scope(self._sessions) as session:
+            ticket = _load(session, external_key)
+            comment = TicketComment(
+                ticket_id=ticket.id, author_label=COMMENT_AUTHOR, body=body, is_internal=not public
+            )
+            session.add(comment)
+            session.flush()
+            comment.external_id = str(comment.id)
+            ticket.updated_at = utcnow()
+            return ExternalComment(
+                external_id=comment.external_id,
+                body=comment.body,
+                author=comment.author_label,
+                public=not comment.is_internal,
+                created_at=comment.created_at,
+            )
+
+    def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
+        """Mark the ticket RESOLVED with ``resolution``; a resolved, closed or cancelled ticket is returned
+        unchanged (one conditional UPDATE, so concurrent calls resolve it once)."""
+        with session_scope(self._sessions) as session:
+            ticket = _load(session, external_key)
+            now = utcnow()
+            session.execute(
+                update(Ticket)
+                .where(Ticket.id == ticket.id, Ticket.status.not_in(_TERMINAL))
+                .values(
+                    status=TicketStatus.RESOLVED, resolved_at=now, resolution_text=resolution, updated_at=now
+                )
+                .execution_options(synchronize_session=False)
+            )
+            session.refresh(ticket)
+            return self._to_external(ticket)
+
+    def parse_status_webhook(self, payload: bytes, headers: dict[str, str]) -> TicketStatusChange | None:
+        """The built-in system sends no webhooks: always ``RemoteRejectedError``."""
+        raise connector_error(
+            RemoteRejectedError, SYSTEM, "the built-in ticket system has no status webhooks"
+        )
+
+    def _url(self, external_key: str) -> str:
+        return f"{self._public_url}/tickets/{external_key}"
+
+    def _to_external(self, ticket: Ticket) -> ExternalTicket:
+        return ExternalTicket(
+            system=SYSTEM,
+            external_key=ticket.external_key,
+            url=ticket.url or self._url(ticket.external_key),
+            title=ticket.title,
+            status=ExternalTicketStatus(ticket.status.value),
+            vendor_status=ticket.status.value,
+            idempotency_key=ticket.idempotency_key,
+            resolution=ticket.resolution_text,
+            updated_at=ticket.updated_at,
+        )
+
+
+def _load(session: Session, external_key: str) -> Ticket:
+    ticket = session.scalar(
+        select(Ticket).where(Ticket.system == TicketSystemKind.BUILTIN, Ticket.external_key == external_key)
+    )
+    if ticket is None:
+        raise connector_error(RemoteNotFoundError, SYSTEM, f"no ticket {external_key[:100]!r}")
+    return ticket
+
+
+def _checked_idempotency_key(key: str) -> str:
+    if not key or len(key) > _MAX_IDEMPOTENCY_KEY:
+        raise connector_error(
+            RemoteRejectedError,
+            SYSTEM,
+            f"an idempotency key must have 1 to {_MAX_IDEMPOTENCY_KEY} characters",
+        )
+    return key
