@@ -4,7 +4,7 @@ inside the commands that need them, so ``deskpilot --help`` starts in well under
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import typer
 
@@ -13,7 +13,6 @@ from services import __version__
 if TYPE_CHECKING:
     from alembic.config import Config
 
-NOT_BUILT_EXIT_CODE = 3
 
 app = typer.Typer(
     name="deskpilot",
@@ -27,15 +26,6 @@ intents_app = typer.Typer(help="Intent catalog and classifier.", no_args_is_help
 app.add_typer(intents_app, name="intents")
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
-
-
-def _not_built(command: str, issue: str) -> NoReturn:
-    """Tell the user a command is not available in this build, and exit non-zero."""
-    typer.echo(
-        f"deskpilot {command}: not available in this build yet (planned in {issue}). Nothing was done.",
-        err=True,
-    )
-    raise typer.Exit(code=NOT_BUILT_EXIT_CODE)
 
 
 def _version_callback(value: bool) -> None:
@@ -135,15 +125,53 @@ def serve(
 
 
 @app.command(context_settings=_PASSTHROUGH)
-def worker() -> None:
-    """Run a Celery worker."""
-    _not_built("worker", "issue #6, ticket automation on Celery")
+def worker(ctx: typer.Context) -> None:
+    """Run a Celery worker (prefork) on all Deskpilot queues; extra options go to ``celery worker``."""
+    celery_app = _celery_for("worker")
+    from services.worker.queues import Queue
+
+    arguments = [
+        "worker",
+        "--pool=prefork",
+        "--concurrency=2",
+        f"--queues={','.join(q.value for q in Queue)}",
+    ]
+    celery_app.worker_main([*arguments, "--loglevel=INFO", *ctx.args])
 
 
 @app.command(context_settings=_PASSTHROUGH)
-def beat() -> None:
-    """Run the Celery beat scheduler."""
-    _not_built("beat", "issue #6, ticket automation on Celery")
+def beat(ctx: typer.Context) -> None:
+    """Run the Celery beat scheduler (approval reminders and expiry, stalled-run sweep, ticket sync)."""
+    from services.common.config import get_settings
+
+    celery_app = _celery_for("beat")
+    schedule = get_settings().data_dir / "celerybeat-schedule"
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    celery_app.start(["beat", f"--schedule={schedule}", "--loglevel=INFO", *ctx.args])
+
+
+def _celery_for(command: str) -> Any:
+    """The Celery app for ``deskpilot worker|beat``; refuses to run without a broker."""
+    from services.common.config import get_settings
+    from services.common.db import build_engine
+    from services.common.logging import configure_logging
+    from services.common.migrate import ensure_schema_current
+    from services.worker.celery_app import create_celery_app
+
+    settings = get_settings()
+    if settings.celery.eager(settings.redis):
+        typer.secho(
+            f"error: deskpilot {command} needs a broker: set DESKPILOT_REDIS__URL (or "
+            "DESKPILOT_CELERY__BROKER_URL). Without one, tasks run inside the web app and the Slack bot.",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise typer.Exit(2)
+    configure_logging(level=settings.log_level, json_format=settings.log_json)
+    engine = build_engine(settings.database)
+    ensure_schema_current(engine)
+    engine.dispose()
+    return create_celery_app(settings)
 
 
 @app.command()

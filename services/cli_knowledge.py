@@ -16,7 +16,7 @@ from knowledge.citations import Citation
 from knowledge.index import KnowledgeIndex, open_knowledge_index
 from knowledge.ingest import IngestMode, IngestReport, ProgressCallback, ingest_source
 from services.common.config import Settings, SourceSettings
-from services.common.db import build_engine, build_session_factory
+from services.common.db import build_engine, build_session_factory, session_scope
 
 
 @contextmanager
@@ -165,6 +165,31 @@ def run_demo(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
+def _dispatch(
+    settings: Settings, session_factory: sessionmaker[Session], run_id: int | None
+) -> dict[str, str] | None:
+    """Send a just-recorded automation run to the workers (run here when no broker is configured)."""
+    if run_id is None:
+        return None
+    from services.automations.context import build_automation_context, configure_automation_context
+    from services.automations.models import AutomationRun
+    from services.worker.celery_app import create_celery_app
+    from services.worker.dispatch import enqueue
+    from services.worker.queues import TaskName
+
+    create_celery_app(settings)
+    configure_automation_context(build_automation_context(settings, session_factory))
+    enqueue(TaskName.RUN_AUTOMATION, run_id=run_id)
+    with session_scope(session_factory) as db_session:
+        run = db_session.get(AutomationRun, run_id)
+        assert run is not None
+        return {
+            "reference": f"AR-{run.id}",
+            "state": run.state.value,
+            "notice": str((run.result or {}).get("notice") or "sent to the workers"),
+        }
+
+
 def run_ask(
     settings: Settings,
     question: str | None,
@@ -226,6 +251,7 @@ def run_ask(
         except ValueError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             return 2
+        automation = _dispatch(settings, session_factory, reply.automation_run_id)
     base = settings.web.public_url.rstrip("/")
 
     def link(citation: Citation) -> str:
@@ -249,11 +275,14 @@ def run_ask(
                         {"action": b.action.value, "label": b.label, "value": b.value} for b in reply.buttons
                     ],
                     "latency_ms": round(reply.latency_ms, 1),
+                    "automation": automation,
                 }
             )
         )
         return 0
     typer.echo(reply.text)
+    if automation:
+        typer.echo(f"{automation['reference']}: {automation['state']} · {automation['notice']}")
     if reply.notice:
         typer.secho(f"({reply.notice})", fg=typer.colors.YELLOW)
     for citation in reply.citations:

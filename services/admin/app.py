@@ -71,6 +71,11 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
         app.state.readiness_checks = build_readiness_checks(settings, engine)
         app.state.check_executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="readyz")
         app.state.slack_handler = app.state.slack_verifier = None
+        from services.automations.context import build_automation_context, configure_automation_context
+        from services.worker.celery_app import create_celery_app
+
+        app.state.celery = create_celery_app(settings)
+        configure_automation_context(build_automation_context(settings, app.state.session_factory))
         signing_secret = settings.slack.signing_secret
         if settings.slack.enabled and signing_secret is None:
             logger.error("Slack HTTP endpoints disabled: DESKPILOT_SLACK__SIGNING_SECRET is not set")

@@ -25,6 +25,9 @@ from slack_sdk.errors import SlackApiError
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
+from services.automations.approvals import Decision
+from services.automations.models import AutomationState
+from services.automations.notify import APPROVE_ACTION
 from services.bot.blocks import (
     ACTION_BY_ID,
     ACTION_IDS,
@@ -83,6 +86,10 @@ class BotDeps:
     public_url: str
     rate_limiter: RateLimiter | None = None
     handoff_channel: str | None = None
+    dispatch: Callable[[int], None] | None = None
+    """Sends an automation run to the workers (after its "request is in" reply was posted)."""
+    approvals: Callable[[int, int, bool], Decision] | None = None
+    """Records a manager's decision: (run id, approver employee id, approve)."""
 
 
 def build_bolt_app(
@@ -140,7 +147,10 @@ def build_bolt_app(
 
     app.event("message")(ack=_ack, lazy=[lazy(_Handler.on_message)])
     app.event("app_mention")(ack=_ack, lazy=[lazy(_Handler.on_message)])
-    app.action(re.compile(r"^deskpilot_(?!home_|handoff_)"))(ack=_ack, lazy=[lazy(_Handler.on_action)])
+    app.action(re.compile(r"^deskpilot_(?!home_|handoff_|approval_)"))(
+        ack=_ack, lazy=[lazy(_Handler.on_action)]
+    )
+    app.action(re.compile(r"^deskpilot_approval_"))(ack=_ack, lazy=[lazy(_Handler.on_approval)])
     app.action(HANDOFF_CLAIM)(ack=_ack, lazy=[lazy(_Handler.on_claim)])
     app.action(re.compile(r"^deskpilot_home_"))(ack=_ack, lazy=[lazy(_Handler.on_home_action)])
     app.event("app_home_opened")(ack=_ack, lazy=[lazy(_Handler.on_home_opened)])
@@ -482,10 +492,53 @@ class _Handler:
             if reply is None or reply.replayed:
                 return
             self._post(thread.channel_id, thread.thread_ts, fallback_text(reply), reply)
+            if reply.automation_run_id is not None:
+                self._dispatch(reply.automation_run_id)
             if reply.route is Route.HANDOFF and self.desk is not None:
                 self.desk.announce(conversation_id=conversation_id, employee_id=employee_id)
         except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
             self._apologise(thread.channel_id, thread.thread_ts)
+
+    def on_approval(self, body: dict[str, Any]) -> None:
+        """A manager pressed Approve or Deny on an access request: record once, update their message."""
+        try:
+            action = body["actions"][0]
+            run_id = int(action["value"])
+            approve = str(action["action_id"]) == APPROVE_ACTION
+            team_id, user_id = str(body["team"]["id"]), str(body["user"]["id"])
+            channel_id = str(body["channel"]["id"])
+            message_ts = str((body.get("message") or {})["ts"])
+        except (KeyError, IndexError, TypeError, ValueError) as exc:
+            logger.warning("malformed approval ignored", extra={"reason": str(exc)})
+            return
+        if self.deps.approvals is None:
+            return
+        with bind_correlation_id(f"{team_id}:approval:{run_id}"):
+            try:
+                approver_id = self._employee_id(team_id, user_id)
+                if approver_id is None:
+                    self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=NO_EMAIL)
+                    return
+                decision = self.deps.approvals(run_id, approver_id, approve)
+                if not decision.changed:
+                    self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=decision.text)
+                    return
+                self.client.chat_update(
+                    channel=channel_id, ts=message_ts, text=escape(decision.text), blocks=[]
+                )
+                if decision.state is AutomationState.APPROVED:
+                    self._dispatch(run_id)
+            except Exception:  # noqa: BLE001 - never silent
+                self._apologise(channel_id, None)
+
+    def _dispatch(self, run_id: int) -> None:
+        """Send a run to the workers; if the broker is down the stalled-run sweep sends it later."""
+        if self.deps.dispatch is None:
+            return
+        try:
+            self.deps.dispatch(run_id)
+        except Exception:  # noqa: BLE001 - the run row is safe; the sweep re-sends PENDING runs
+            logger.exception("automation not dispatched; the sweep will retry", extra={"run_id": run_id})
 
     # ---- helpers ---------------------------------------------------------------------------------------
 
@@ -526,7 +579,7 @@ class _Handler:
         except SlackApiError as exc:  # a missing reaction must not cost the employee their answer
             logger.info("reaction not changed", extra={"error": exc.response.get("error")})
 
-    def _apologise(self, channel: str, thread_ts: str) -> None:
+    def _apologise(self, channel: str, thread_ts: str | None) -> None:
         reference = new_reference_id()
         logger.exception("failed to answer a Slack message", extra={"reference": reference})
         blocks: list[dict[str, Any]] = [

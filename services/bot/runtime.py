@@ -12,12 +12,16 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.index import KnowledgeIndex
+from services.automations.approvals import Decision, decide
+from services.automations.context import get_automation_context
 from services.bot.app import BotDeps, build_bolt_app
 from services.bot.dedupe import EventDeduper, MemoryDeduper, RedisDeduper
 from services.bot.ratelimit import MemoryRateLimiter, RateLimiter, RedisRateLimiter
 from services.common.config import Settings
 from services.conversations.orchestrator import Orchestrator
 from services.conversations.runtime import build_orchestrator
+from services.worker.dispatch import enqueue
+from services.worker.queues import TaskName
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +57,8 @@ def build_slack_app(
         public_url=settings.web.public_url,
         rate_limiter=build_rate_limiter(settings),
         handoff_channel=settings.slack.handoff_channel,
+        dispatch=dispatch_run,
+        approvals=decide_approval,
     )
     if warm_up:
         threading.Thread(target=_warm_up, args=(deps.orchestrator,), name="warm-up", daemon=True).start()
@@ -69,3 +75,13 @@ def _warm_up(orchestrator: Orchestrator) -> None:
     gc.collect()
     gc.freeze()  # what is loaded now lives as long as the process: keep it out of every collection
     logger.info("warm-up done", extra={"elapsed_ms": round((time.perf_counter() - started) * 1000)})
+
+
+def dispatch_run(run_id: int) -> None:
+    """Send an automation run to the workers (eagerly run here on the embedded default)."""
+    enqueue(TaskName.RUN_AUTOMATION, run_id=run_id)
+
+
+def decide_approval(run_id: int, approver_id: int, approve: bool) -> Decision:
+    """Record a manager's decision on a run with this process's automation context."""
+    return decide(get_automation_context(), run_id=run_id, approver_id=approver_id, approve=approve)

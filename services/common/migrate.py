@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from alembic import command
@@ -18,7 +19,7 @@ MIGRATIONS_DIR = Path(migrations.__file__).resolve().parent
 
 def build_alembic_config(*, database_url: str | None = None, connection: Connection | None = None) -> Config:
     """Alembic config for our migrations; targets ``connection``, else ``database_url``, else Settings."""
-    config = Config()
+    config = Config(stdout=sys.stdout)  # the current stream: the default is bound at import time
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.set_main_option("file_template", "%%(year)d-%%(month).2d-%%(day).2d_%%(rev)s_%%(slug)s")
     if database_url is not None:

@@ -106,6 +106,8 @@ class Reply:
     state: dict[str, Any] = field(default_factory=dict)
     answer_mode: str | None = None
     replayed: bool = False
+    automation_run_id: int | None = None
+    """A run this reply just recorded: the channel dispatches it once the reply is delivered."""
 
 
 @dataclass
@@ -431,7 +433,7 @@ class Orchestrator:
         if not pending or not pending.get("confirm"):
             return _Draft(strings.NOTHING_PENDING, Route.AUTOMATION, AnswerOutcome.AUTOMATION, state=state)
         key = automation_key(str(pending["flow"]), f"c{conversation_id}", str(pending["nonce"]))
-        reference = self._record_automation(
+        reference, run_id = self._record_automation(
             AutomationKind(pending["flow"]), dict(pending["slots"]), key, employee_id, conversation_id
         )
         state.pop("pending", None)
@@ -440,13 +442,15 @@ class Orchestrator:
             Route.AUTOMATION,
             AnswerOutcome.AUTOMATION,
             state=state,
-            details={"automation_reference": reference},
+            details={"automation_reference": reference, "automation_run_id": run_id},
         )
 
     def _record_automation(
         self, kind: AutomationKind, params: dict[str, Any], key: str, employee_id: int, conversation_id: int
-    ) -> str:
-        """Write the automation run once per ``key`` (a repeat finds the first); return its reference."""
+    ) -> tuple[str, int | None]:
+        """Write the automation run once per ``key`` (a repeat finds the first).
+
+        Returns its reference and, when this call created it, its id (to dispatch)."""
         try:
             with session_scope(self._sessions) as db_session:
                 run = AutomationRun(
@@ -458,13 +462,13 @@ class Orchestrator:
                 )
                 db_session.add(run)
                 db_session.flush()
-                return f"AR-{run.id}"
+                return f"AR-{run.id}", run.id
         except IntegrityError:  # the same request was already recorded
             with session_scope(self._sessions) as db_session:
                 existing = db_session.scalar(
                     select(AutomationRun).where(AutomationRun.idempotency_key == key)
                 )
-                return f"AR-{existing.id}" if existing else "pending"
+                return (f"AR-{existing.id}" if existing else "pending"), None
 
     def submit_ticket_form(
         self,
@@ -485,7 +489,7 @@ class Orchestrator:
             if conversation is None:
                 raise ValueError("no such conversation for this employee")
             state = dict(conversation.state or {})
-        reference = self._record_automation(
+        reference, run_id = self._record_automation(
             AutomationKind.CREATE_TICKET,
             {"title": title, "description": description, "urgency": urgency},
             automation_key("create_ticket", form_key),
@@ -497,7 +501,7 @@ class Orchestrator:
             Route.AUTOMATION,
             AnswerOutcome.AUTOMATION,
             state=state,
-            details={"automation_reference": reference},
+            details={"automation_reference": reference, "automation_run_id": run_id},
         )
         return self._record(
             conversation_id=conversation_id,
@@ -700,6 +704,7 @@ class Orchestrator:
             latency_ms=latency_ms,
             state=conversation.state,
             answer_mode=draft.details.get("mode"),
+            automation_run_id=draft.details.get("automation_run_id"),
         )
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from services.cli import NOT_BUILT_EXIT_CODE, app
+from services.cli import app
 
 runner = CliRunner()
 
@@ -19,18 +19,16 @@ def test_cli_help_lists_every_command() -> None:
         assert command in result.output
 
 
-@pytest.mark.parametrize(
-    ("argv", "issue"),
-    [
-        (["worker"], "#6"),
-        (["beat"], "#6"),
-    ],
-)
-def test_cli_unbuilt_command_says_so_and_exits_non_zero(argv: list[str], issue: str) -> None:
-    result = runner.invoke(app, argv)
-    assert result.exit_code == NOT_BUILT_EXIT_CODE
-    assert "not available in this build yet" in result.output
-    assert issue in result.output
+@pytest.mark.parametrize("command", ["worker", "beat"])
+def test_cli_worker_and_beat_refuse_to_start_without_a_broker(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("DESKPILOT_REDIS__URL", raising=False)
+    monkeypatch.delenv("DESKPILOT_CELERY__BROKER_URL", raising=False)
+    monkeypatch.setenv("DESKPILOT_DATABASE__URL", f"sqlite:///{tmp_path / 'cli.db'}")
+    result = runner.invoke(app, [command])
+    assert result.exit_code == 2
+    assert "needs a broker" in result.output and "DESKPILOT_REDIS__URL" in result.output
 
 
 def test_cli_db_upgrade_check_downgrade_on_sqlite(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

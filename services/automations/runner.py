@@ -1,0 +1,455 @@
+"""Runs one automation (a persisted state machine), in three phases with no session held over a call.
+
+1. Read the run. Stop if it is final or waiting for an approver; otherwise mark it RUNNING (attempts + 1).
+2. With no session open, do the effect. Every effect is safe to repeat: a ticket is looked up by the
+   run's idempotency key in the ITSM before one is created; a group membership is checked before it is
+   added; an unlock is a no-op on an unlocked account. A password reset cannot be looked up, so it is
+   at most once: the run is marked as started before the call, and a run found started after a crash is
+   failed with "please ask again" instead of resetting twice.
+3. Write the outcome (state, result, the ticket of record) and tell the requester.
+
+Retryable errors (ITSM or identity outages, 429) propagate so that the task retries with backoff; on
+the last attempt the run is FAILED and the requester told. Permanent errors fail the run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from connectors.errors import RemoteRejectedError
+from connectors.interfaces import IdentityProvider, TicketSystem
+from connectors.models import ExternalTicket, TicketDraft, TicketUrgency
+from services.automations.models import AutomationKind, AutomationRun, AutomationState
+from services.automations.notify import ApprovalButtons, Notifier
+from services.common.db import session_scope, utcnow
+from services.common.errors import PermanentError, RetryableError
+from services.directory.models import Employee
+from services.router.slots import load_software_catalog, match_software
+from services.tickets.models import HandledBy, Ticket, TicketPriority, TicketStatus, TicketSystemKind
+
+logger = logging.getLogger(__name__)
+
+APPROVAL_TTL = timedelta(days=3)
+APPROVAL_REMINDER_AFTER = timedelta(days=1)
+
+
+@dataclass
+class AutomationContext:
+    """What the runner needs, built once per worker process."""
+
+    session_factory: sessionmaker[Session]
+    tickets: TicketSystem
+    identity: IdentityProvider
+    notifier: Notifier
+    clock: Callable[[], datetime] = utcnow
+
+
+@dataclass(frozen=True)
+class RunView:
+    """A read-only copy of the run and its requester, taken in phase 1."""
+
+    run_id: int
+    kind: AutomationKind
+    key: str
+    params: dict[str, Any]
+    state_before: AutomationState
+    requester_id: int
+    requester_email: str
+    requester_name: str
+    manager_id: int | None
+    conversation_id: int | None
+    result: dict[str, Any]
+
+    @property
+    def reference(self) -> str:
+        return f"AR-{self.run_id}"
+
+
+@dataclass
+class Outcome:
+    """What phase 2 decided."""
+
+    state: AutomationState
+    message: str
+    result: dict[str, Any] = field(default_factory=dict)
+    ticket: ExternalTicket | None = None
+    ticket_draft: TicketDraft | None = None
+    private_message: str | None = None
+
+
+class RunFailedError(PermanentError):
+    """A run ended FAILED (recorded and told)."""
+
+
+def execute_run(ctx: AutomationContext, run_id: int, *, final_attempt: bool) -> AutomationState:
+    """Advance run ``run_id`` as far as it can go now; returns its state afterwards."""
+    view = _start(ctx, run_id)
+    if view is None:
+        with session_scope(ctx.session_factory) as db_session:
+            run = db_session.get(AutomationRun, run_id)
+            return run.state if run else AutomationState.FAILED
+    try:
+        outcome = _HANDLERS[view.kind](ctx, view)
+    except RetryableError as exc:
+        _record_error(ctx, run_id, exc)
+        if not final_attempt:
+            raise
+        outcome = Outcome(AutomationState.FAILED, _failure_text(view, "the system did not respond in time"))
+    except PermanentError as exc:
+        _record_error(ctx, run_id, exc)
+        outcome = Outcome(AutomationState.FAILED, _failure_text(view, str(exc)[:200]))
+    _finish(ctx, view, outcome)
+    return outcome.state
+
+
+# ---- phases ----------------------------------------------------------------------------------------
+
+
+def _start(ctx: AutomationContext, run_id: int) -> RunView | None:
+    with session_scope(ctx.session_factory) as db_session:
+        run = db_session.get(AutomationRun, run_id)
+        if run is None:
+            logger.warning("automation run not found", extra={"run_id": run_id})
+            return None
+        if run.state.is_final or run.state is AutomationState.AWAITING_APPROVAL:
+            return None
+        requester = db_session.get(Employee, run.requester_id)
+        assert requester is not None
+        view = RunView(
+            run_id=run.id,
+            kind=run.kind,
+            key=run.idempotency_key,
+            params=dict(run.params or {}),
+            state_before=run.state,
+            requester_id=requester.id,
+            requester_email=requester.email,
+            requester_name=requester.display_name,
+            manager_id=requester.manager_id,
+            conversation_id=run.conversation_id,
+            result=dict(run.result or {}),
+        )
+        run.state = AutomationState.RUNNING
+        run.attempts += 1
+        run.started_at = run.started_at or ctx.clock()
+    return view
+
+
+def _mark(ctx: AutomationContext, run_id: int, **values: Any) -> None:
+    """Merge ``values`` into the run's result now (None removes a key), in its own transaction."""
+    with session_scope(ctx.session_factory) as db_session:
+        run = db_session.get(AutomationRun, run_id)
+        assert run is not None
+        result = {**(run.result or {}), **values}
+        run.result = {k: v for k, v in result.items() if v is not None}
+
+
+def _finish(ctx: AutomationContext, view: RunView, outcome: Outcome) -> None:
+    """Write the outcome and the notice to send. A secret is delivered now, in a DM, and never stored."""
+    if outcome.private_message:
+        try:
+            ctx.notifier.tell_requester(
+                employee_id=view.requester_id,
+                conversation_id=view.conversation_id,
+                text=outcome.private_message,
+                private=True,
+            )
+        except Exception as exc:  # noqa: BLE001 - the secret cannot be kept for a retry
+            logger.warning(
+                "private notice not delivered", extra={"run_id": view.run_id, "error": type(exc).__name__}
+            )
+            outcome = Outcome(
+                AutomationState.FAILED,
+                "I reset your password but couldn't send you the details privately. Please ask me again.",
+                result={"undelivered": True},
+            )
+    with session_scope(ctx.session_factory) as db_session:
+        run = db_session.get(AutomationRun, view.run_id)
+        assert run is not None
+        if outcome.ticket is not None:
+            ticket = _upsert_ticket(db_session, view, outcome)
+            run.ticket_id = ticket.id
+        run.state = outcome.state
+        run.result = {**(run.result or {}), **outcome.result, "notice": outcome.message}
+        if outcome.state is AutomationState.AWAITING_APPROVAL:
+            run.approval_expires_at = ctx.clock() + APPROVAL_TTL
+        if outcome.state.is_final:
+            run.finished_at = ctx.clock()
+
+
+def send_notice(ctx: AutomationContext, run_id: int) -> bool:
+    """Tell the requester the run's current notice, once per state; False when there was nothing new."""
+    with session_scope(ctx.session_factory) as db_session:
+        run = db_session.get(AutomationRun, run_id)
+        if run is None:
+            return False
+        result = dict(run.result or {})
+        notice, state = result.get("notice"), run.state.value
+        if not notice or result.get("notified") == state:
+            return False
+        requester_id, conversation_id = run.requester_id, run.conversation_id
+    ctx.notifier.tell_requester(employee_id=requester_id, conversation_id=conversation_id, text=str(notice))
+    _mark(ctx, run_id, notified=state)
+    return True
+
+
+def _record_error(ctx: AutomationContext, run_id: int, exc: Exception) -> None:
+    with session_scope(ctx.session_factory) as db_session:
+        run = db_session.get(AutomationRun, run_id)
+        if run is not None:
+            run.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+    logger.warning("automation attempt failed", extra={"run_id": run_id, "error": type(exc).__name__})
+
+
+def _upsert_ticket(db_session: Session, view: RunView, outcome: Outcome) -> Ticket:
+    external = outcome.ticket
+    assert external is not None
+    system = TicketSystemKind(external.system)
+    ticket = db_session.scalar(
+        select(Ticket).where(Ticket.system == system, Ticket.external_key == external.external_key)
+    )
+    if ticket is None:
+        draft = outcome.ticket_draft
+        ticket = Ticket(
+            system=system,
+            external_key=external.external_key,
+            idempotency_key=view.key,
+            title=external.title,
+            description=draft.description if draft else "",
+            category=draft.category if draft else None,
+            priority=TicketPriority(draft.urgency.value) if draft else TicketPriority.NORMAL,
+            requester_id=view.requester_id,
+            conversation_id=view.conversation_id,
+        )
+        db_session.add(ticket)
+    ticket.url = external.url
+    ticket.status = TicketStatus(external.status.value)
+    ticket.vendor_status = external.vendor_status
+    if external.status.value in ("resolved", "closed"):
+        ticket.resolved_at = ticket.resolved_at or utcnow()
+        ticket.resolution_text = external.resolution
+        ticket.handled_by = HandledBy.BOT  # resolved by this automation, not by an agent
+    db_session.flush()
+    return ticket
+
+
+# ---- effects ---------------------------------------------------------------------------------------
+
+
+def _ensure_ticket(ctx: AutomationContext, view: RunView, draft: TicketDraft) -> ExternalTicket:
+    """The run's ticket: found by its idempotency key, else created with it (exactly once)."""
+    return ctx.tickets.find_by_idempotency_key(view.key) or ctx.tickets.create_ticket(
+        draft, idempotency_key=view.key
+    )
+
+
+def _ticket_outcome(
+    ctx: AutomationContext,
+    view: RunView,
+    draft: TicketDraft,
+    message: Callable[[ExternalTicket], str],
+    **result: Any,
+) -> Outcome:
+    """The run's ticket (found or created once), and the notice that names it."""
+    ticket = _ensure_ticket(ctx, view, draft)
+    return Outcome(
+        AutomationState.SUCCEEDED,
+        message(ticket),
+        result={"ticket": ticket.external_key, **result},
+        ticket=ticket,
+        ticket_draft=draft,
+    )
+
+
+def _draft(view: RunView, title: str, description: str, *, category: str | None = None) -> TicketDraft:
+    urgency = str(view.params.get("urgency") or "normal").lower()
+    return TicketDraft(
+        title=title[:255] or "Request from Deskpilot",
+        description=f"{description}\n\nRequested through Deskpilot ({view.reference}).",
+        requester_email=view.requester_email,
+        requester_name=view.requester_name,
+        urgency=TicketUrgency(urgency)
+        if urgency in TicketUrgency.__members__.values()
+        else TicketUrgency.NORMAL,
+        category=category,
+        labels=("deskpilot", view.kind.value),
+    )
+
+
+def _create_ticket(ctx: AutomationContext, view: RunView) -> Outcome:
+    description = str(view.params.get("description") or view.params.get("title") or "").strip()
+    title = str(view.params.get("title") or description.split("\n")[0][:120]).strip()
+    draft = _draft(view, title, description, category=str(view.params.get("category") or "") or None)
+    return _ticket_outcome(
+        ctx,
+        view,
+        draft,
+        lambda ticket: f"Your ticket {ticket.external_key} is open: {title}. {ticket.url or ''}".strip(),
+    )
+
+
+def _hardware_request(ctx: AutomationContext, view: RunView) -> Outcome:
+    item = str(view.params.get("hardware_item") or "hardware").strip()
+    draft = _draft(
+        view, f"Hardware request: {item}", f"{view.requester_name} asks for: {item}.", category="hardware"
+    )
+    return _ticket_outcome(
+        ctx,
+        view,
+        draft,
+        lambda ticket: (
+            f"Your hardware request is with IT as {ticket.external_key} ({item}). "
+            "I'll tell you when it moves."
+        ),
+    )
+
+
+def _fallback_ticket(ctx: AutomationContext, view: RunView, what: str, why: str) -> Outcome:
+    """When the identity provider cannot do it, IT gets a ticket (the employee is told which)."""
+    draft = _draft(view, f"{what} for {view.requester_name}", f"{what} requested. Not automated: {why}.")
+    return _ticket_outcome(
+        ctx,
+        view,
+        draft,
+        lambda ticket: (
+            f"I can't do that automatically here, so I've asked IT in ticket {ticket.external_key}."
+        ),
+        fallback=why[:200],
+    )
+
+
+def _password_reset(ctx: AutomationContext, view: RunView) -> Outcome:
+    if view.result.get("reset_started"):
+        # A previous attempt may have reset the password and died before telling: never reset twice.
+        return Outcome(
+            AutomationState.FAILED,
+            "Something interrupted your password reset and I can't tell whether it went through. "
+            "Please ask me again for a fresh link.",
+            result={"interrupted": True},
+        )
+    user = ctx.identity.find_user(view.requester_email)
+    if user is None:
+        return Outcome(AutomationState.FAILED, "I couldn't find your account in the directory. IT can help.")
+    _mark(ctx, view.run_id, reset_started=True)  # committed before the call: a crash now fails safe
+    try:
+        reset = ctx.identity.reset_password(user.user_id)
+    except RemoteRejectedError as exc:
+        _mark(ctx, view.run_id, reset_started=None)
+        return _fallback_ticket(ctx, view, "Password reset", str(exc))
+    except RetryableError:
+        _mark(ctx, view.run_id, reset_started=None)  # refused (429/5xx): nothing was reset
+        raise
+    secret = (
+        f"Here is your one-time password reset link: {reset.reset_url}"
+        if reset.reset_url
+        else f"Your temporary password is {reset.temporary_password} — you'll choose a new one at sign-in."
+    )
+    return Outcome(
+        AutomationState.SUCCEEDED,
+        "Your password reset is done; I've sent the details to you in a direct message.",
+        result={"provider": ctx.identity.system},
+        private_message=secret,
+    )
+
+
+def _account_unlock(ctx: AutomationContext, view: RunView) -> Outcome:
+    user = ctx.identity.find_user(view.requester_email)
+    if user is None:
+        return Outcome(AutomationState.FAILED, "I couldn't find your account in the directory. IT can help.")
+    try:
+        ctx.identity.unlock(user.user_id)
+    except RemoteRejectedError as exc:
+        return _fallback_ticket(ctx, view, "Account unlock", str(exc))
+    return Outcome(
+        AutomationState.SUCCEEDED,
+        "Your account is unlocked. Try signing in again.",
+        result={"unlocked": True},
+    )
+
+
+def _access(ctx: AutomationContext, view: RunView) -> Outcome:
+    """Software access: catalog → manager approval (when required) → group membership → resolved ticket."""
+    wanted = str(view.params.get("software") or view.params.get("resource") or "").strip()
+    match = match_software(wanted, load_software_catalog()) if wanted else None
+    if match is None or not match.title.license_group:
+        draft = _draft(view, f"Access request: {wanted or 'unspecified'}", f"Access requested to {wanted}.")
+        return _ticket_outcome(
+            ctx,
+            view,
+            draft,
+            lambda ticket: f"I've passed your access request to IT as {ticket.external_key}.",
+        )
+    title, group = match.title, match.title.license_group
+    needs_approval = title.approval == "manager" and view.state_before is not AutomationState.APPROVED
+    if needs_approval:
+        if view.manager_id is None:
+            return _fallback_ticket(ctx, view, f"{title.name} access", "no line manager on record to approve")
+        ctx.notifier.ask_approver(
+            approver_id=view.manager_id,
+            text=f"{view.requester_name} asks for {title.name} ({view.reference}). Approve?",
+            buttons=ApprovalButtons(view.run_id),
+        )
+        return Outcome(
+            AutomationState.AWAITING_APPROVAL,
+            f"I've asked your manager to approve {title.name}. I'll tell you as soon as they decide.",
+            result={"software": title.name, "group": title.license_group},
+        )
+    user = ctx.identity.find_user(view.requester_email)
+    if user is None:
+        return Outcome(AutomationState.FAILED, "I couldn't find your account in the directory. IT can help.")
+    added = ctx.identity.add_to_group(user.user_id, group)
+    draft = _draft(
+        view,
+        f"{title.name} access for {view.requester_name}",
+        f"Granted by Deskpilot: {view.requester_email} added to {title.license_group}.",
+        category="software",
+    )
+    ticket = _ensure_ticket(ctx, view, draft)
+    ticket = ctx.tickets.resolve_ticket(ticket.external_key, f"Added to {title.license_group} by Deskpilot.")
+    return Outcome(
+        AutomationState.SUCCEEDED,
+        f"{title.name} is yours: you're in {title.license_group} (ticket {ticket.external_key}, resolved). "
+        "It can take a few minutes to appear.",
+        result={"software": title.name, "group": title.license_group, "added_now": added},
+        ticket=ticket,
+        ticket_draft=draft,
+    )
+
+
+def _add_comment(ctx: AutomationContext, view: RunView) -> Outcome:
+    key = str(view.params.get("ticket_number") or "").strip()
+    comment = str(view.params.get("comment") or "").strip()
+    if not key or not comment:
+        return Outcome(AutomationState.FAILED, "I need a ticket number and a comment to add.")
+    if view.result.get("comment_id"):
+        return Outcome(AutomationState.SUCCEEDED, f"Your comment is on {key}.")
+    added = ctx.tickets.add_comment(key, comment, public=True)
+    return Outcome(
+        AutomationState.SUCCEEDED,
+        f"I've added your comment to {key}.",
+        result={"comment_id": added.external_id},
+    )
+
+
+def _failure_text(view: RunView, why: str) -> str:
+    return f"Sorry, I couldn't complete your request {view.reference}: {why}. IT can help if it's urgent."
+
+
+_HANDLERS: dict[AutomationKind, Callable[[AutomationContext, RunView], Outcome]] = {
+    AutomationKind.CREATE_TICKET: _create_ticket,
+    AutomationKind.HARDWARE_REQUEST: _hardware_request,
+    AutomationKind.PASSWORD_RESET: _password_reset,
+    AutomationKind.ACCOUNT_UNLOCK: _account_unlock,
+    AutomationKind.MFA_RESET: lambda ctx, view: _fallback_ticket(
+        ctx, view, "MFA reset", "MFA resets need an IT agent to verify identity"
+    ),
+    AutomationKind.SOFTWARE_ACCESS: _access,
+    AutomationKind.ACCESS_REQUEST: _access,
+    AutomationKind.ADD_COMMENT: _add_comment,
+}

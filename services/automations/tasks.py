@@ -1,0 +1,79 @@
+"""Celery tasks of the automations domain. Arguments are ids only; every task is safe to run twice."""
+
+from __future__ import annotations
+
+import logging
+import random
+from datetime import timedelta
+
+from celery import shared_task
+from sqlalchemy import select
+
+from services.automations.approvals import sweep_approvals
+from services.automations.context import get_automation_context
+from services.automations.models import AutomationRun, AutomationState
+from services.automations.runner import execute_run, send_notice
+from services.common.db import session_scope, utcnow
+from services.common.errors import RetryableError
+from services.worker.base_task import DeskpilotTask
+from services.worker.dispatch import enqueue
+from services.worker.queues import TaskName
+
+logger = logging.getLogger(__name__)
+
+MAX_RETRIES = 6
+STALLED_AFTER = timedelta(minutes=10)
+
+
+def retry_delay_s(retries: int, retry_after_s: float | None) -> float:
+    """Exponential backoff with full jitter (2, 4, 8 ... capped at 300 s), never sooner than Retry-After."""
+    backoff = random.uniform(0, min(300.0, 2.0 ** (retries + 1)))
+    return max(backoff, retry_after_s or 0.0)
+
+
+@shared_task(name=TaskName.RUN_AUTOMATION, bind=True, base=DeskpilotTask, max_retries=MAX_RETRIES)
+def run_automation(self: DeskpilotTask, *, run_id: int) -> str:
+    """Advance an automation run; retry only retryable failures; then queue the requester's notice."""
+    ctx = get_automation_context()
+    try:
+        state = execute_run(ctx, run_id, final_attempt=self.request.retries >= MAX_RETRIES)
+    except RetryableError as exc:
+        raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, exc.retry_after_s)) from exc
+    enqueue(TaskName.NOTIFY_REQUESTER, task_id=f"notify:{run_id}:{state.value}", run_id=run_id)
+    return state.value
+
+
+@shared_task(name=TaskName.NOTIFY_REQUESTER, bind=True, base=DeskpilotTask, max_retries=MAX_RETRIES)
+def notify_requester(self: DeskpilotTask, *, run_id: int) -> bool:
+    """Post the run's notice to the requester (a Slack outage retries only this message)."""
+    try:
+        return send_notice(get_automation_context(), run_id)
+    except Exception as exc:
+        raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, None)) from exc
+
+
+@shared_task(name=TaskName.SWEEP_APPROVALS, base=DeskpilotTask)
+def sweep_approval_deadlines() -> dict[str, int]:
+    """Beat: expire overdue approvals and remind approvers."""
+    return sweep_approvals(get_automation_context())
+
+
+@shared_task(name=TaskName.SWEEP_STALLED, base=DeskpilotTask)
+def sweep_stalled_runs(*, older_than_s: float | None = None) -> int:
+    """Beat: enqueue again runs left PENDING, APPROVED or RUNNING (a lost message, a killed worker).
+
+    Safe because every effect is idempotent; returns how many were re-sent."""
+    ctx = get_automation_context()
+    cutoff = utcnow() - (timedelta(seconds=older_than_s) if older_than_s is not None else STALLED_AFTER)
+    stalled = (AutomationState.PENDING, AutomationState.APPROVED, AutomationState.RUNNING)
+    with session_scope(ctx.session_factory) as db_session:
+        run_ids = db_session.scalars(
+            select(AutomationRun.id).where(
+                AutomationRun.state.in_(stalled), AutomationRun.updated_at <= cutoff
+            )
+        ).all()
+    for run_id in run_ids:
+        enqueue(TaskName.RUN_AUTOMATION, run_id=run_id)
+    if run_ids:
+        logger.info("stalled automation runs sent again", extra={"count": len(run_ids)})
+    return len(run_ids)

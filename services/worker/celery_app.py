@@ -1,0 +1,68 @@
+"""The Celery app factory: one configuration for workers, beat and the processes that enqueue.
+
+On the embedded default (no broker) tasks run eagerly in the calling process with the same code;
+in production Redis is the broker. Delivery is at-least-once (``acks_late``, ``reject_on_worker_lost``):
+every task is written to be safe to run twice (ARCHITECTURE.md §6).
+"""
+
+from __future__ import annotations
+
+from celery import Celery
+from celery.schedules import crontab
+
+from services.common.config import Settings
+from services.worker.queues import LONGEST_TASK_S, TASK_EXPIRES_S, TASK_ROUTES, Queue, TaskName
+
+TASK_MODULES = ("services.automations.tasks", "services.worker.ping")
+
+
+def create_celery_app(settings: Settings) -> Celery:
+    """A configured Celery app; tasks are registered from ``TASK_MODULES``."""
+    eager = settings.celery.eager(settings.redis)
+    broker = settings.celery.effective_broker_url(settings.redis) or "memory://"
+    if settings.celery.visibility_timeout_s <= LONGEST_TASK_S:
+        raise ValueError("DESKPILOT_CELERY__VISIBILITY_TIMEOUT_S must exceed the longest task's time limit")
+    app = Celery("deskpilot", broker=broker, backend=settings.celery.result_backend, set_as_current=True)
+    app.conf.update(
+        task_always_eager=eager,
+        task_eager_propagates=False,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=settings.celery.result_backend is None,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        task_acks_on_failure_or_timeout=True,
+        task_time_limit=LONGEST_TASK_S,
+        task_soft_time_limit=LONGEST_TASK_S - 30,
+        task_routes=TASK_ROUTES,
+        task_default_queue=Queue.AUTOMATIONS,
+        task_create_missing_queues=True,
+        worker_prefetch_multiplier=1,
+        worker_max_tasks_per_child=1000,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        broker_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
+        result_backend_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
+        beat_schedule={
+            "sweep-approvals": {
+                "task": TaskName.SWEEP_APPROVALS,
+                "schedule": crontab(minute="*/5"),
+                "options": {"expires": TASK_EXPIRES_S[TaskName.SWEEP_APPROVALS]},
+            },
+            "sweep-stalled": {
+                "task": TaskName.SWEEP_STALLED,
+                "schedule": crontab(minute="*/2"),
+                "options": {"expires": TASK_EXPIRES_S[TaskName.SWEEP_STALLED]},
+            },
+            "sync-tickets": {
+                "task": TaskName.SYNC_TICKETS,
+                "schedule": crontab(minute="*/5"),
+                "options": {"expires": TASK_EXPIRES_S[TaskName.SYNC_TICKETS]},
+            },
+        },
+    )
+    app.autodiscover_tasks(lambda: [], force=True)
+    for module in TASK_MODULES:
+        __import__(module)
+    return app
