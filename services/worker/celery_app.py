@@ -41,6 +41,9 @@ def create_celery_app(settings: Settings) -> Celery:
         worker_prefetch_multiplier=1,
         worker_max_tasks_per_child=1000,
         worker_hijack_root_logger=False,
+        # Our root handler writes to the current sys.stderr; Celery's default redirect replaces it with
+        # a proxy that logs back into the root logger, whose recursion guard then drops every record.
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         broker_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
         result_backend_transport_options={"visibility_timeout": settings.celery.visibility_timeout_s},
@@ -62,7 +65,7 @@ def create_celery_app(settings: Settings) -> Celery:
             },
         },
     )
-    app.autodiscover_tasks(lambda: [], force=True)
+    app.set_default()  # current_app is per thread; listener threads must find this app too
     for module in TASK_MODULES:
         __import__(module)
     return app
