@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from celery import shared_task
 from sqlalchemy import select
@@ -12,7 +12,7 @@ from sqlalchemy import select
 from services.automations.approvals import sweep_approvals
 from services.automations.context import get_automation_context
 from services.automations.models import AutomationRun, AutomationState
-from services.automations.runner import execute_run, send_notice
+from services.automations.runner import AutomationContext, execute_run, send_notice
 from services.common.db import session_scope, utcnow
 from services.common.errors import RetryableError
 from services.worker.base_task import DeskpilotTask
@@ -23,6 +23,7 @@ logger = logging.getLogger(__name__)
 
 MAX_RETRIES = 6
 STALLED_AFTER = timedelta(minutes=10)
+NOTICE_WINDOW = timedelta(days=1)
 
 
 def retry_delay_s(retries: int, retry_after_s: float | None) -> float:
@@ -60,9 +61,8 @@ def sweep_approval_deadlines() -> dict[str, int]:
 
 @shared_task(name=TaskName.SWEEP_STALLED, base=DeskpilotTask)
 def sweep_stalled_runs(*, older_than_s: float | None = None) -> int:
-    """Beat: enqueue again runs left PENDING, APPROVED or RUNNING (a lost message, a killed worker).
-
-    Safe because every effect is idempotent; returns how many were re-sent."""
+    """Beat: enqueue again runs left PENDING, APPROVED or RUNNING (a lost message, a killed worker), and
+    notices never delivered. Safe because every effect is idempotent; returns how many were re-sent."""
     ctx = get_automation_context()
     cutoff = utcnow() - (timedelta(seconds=older_than_s) if older_than_s is not None else STALLED_AFTER)
     stalled = (AutomationState.PENDING, AutomationState.APPROVED, AutomationState.RUNNING)
@@ -74,6 +74,30 @@ def sweep_stalled_runs(*, older_than_s: float | None = None) -> int:
         ).all()
     for run_id in run_ids:
         enqueue(TaskName.RUN_AUTOMATION, run_id=run_id)
-    if run_ids:
-        logger.info("stalled automation runs sent again", extra={"count": len(run_ids)})
-    return len(run_ids)
+    unsent = _untold_runs(ctx, cutoff)
+    for run_id in unsent:
+        enqueue(TaskName.NOTIFY_REQUESTER, run_id=run_id)
+    if run_ids or unsent:
+        logger.info(
+            "stalled automation runs sent again", extra={"runs": len(run_ids), "notices": len(unsent)}
+        )
+    return len(run_ids) + len(unsent)
+
+
+def _untold_runs(ctx: AutomationContext, cutoff: datetime) -> list[int]:
+    """Runs of the last day whose current notice was never delivered (its message was lost)."""
+    since = utcnow() - NOTICE_WINDOW
+    told_states = (*(s for s in AutomationState if s.is_final), AutomationState.AWAITING_APPROVAL)
+    with session_scope(ctx.session_factory) as db_session:
+        runs = db_session.execute(
+            select(AutomationRun.id, AutomationRun.state, AutomationRun.result).where(
+                AutomationRun.state.in_(told_states),
+                AutomationRun.updated_at <= cutoff,
+                AutomationRun.updated_at >= since,
+            )
+        ).all()
+    return [
+        run_id
+        for run_id, state, result in runs
+        if (result or {}).get("notice") and (result or {}).get("notified") != state.value
+    ]

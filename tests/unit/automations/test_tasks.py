@@ -57,3 +57,14 @@ def test_retry_delay_grows_and_honours_retry_after() -> None:
     assert all(0 <= retry_delay_s(0, None) <= 2 for _ in range(50))
     assert all(retry_delay_s(3, None) <= 16 for _ in range(50))
     assert retry_delay_s(0, 30.0) == 30.0
+
+
+def test_stalled_sweep_sends_a_lost_notice_again(world: World) -> None:
+    run_id = world.new_run(AutomationKind.CREATE_TICKET, {"description": "Webcam not detected"})
+    from services.automations.runner import execute_run
+
+    execute_run(world.ctx, run_id, final_attempt=False)  # done, but its notify message was lost
+    assert world.notifier.told == []
+    enqueue(TaskName.SWEEP_STALLED, older_than_s=0)
+    enqueue(TaskName.SWEEP_STALLED, older_than_s=0)
+    assert len(world.notifier.told) == 1 and "Webcam" in world.notifier.told[0]["text"]
