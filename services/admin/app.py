@@ -16,7 +16,7 @@ from fastapi.templating import Jinja2Templates
 
 from services import __version__
 from services.admin.middleware import RequestContextMiddleware
-from services.admin.views import articles, health, home, slack
+from services.admin.views import articles, health, home, slack, ticket_webhooks
 from services.common.config import Settings, get_settings
 from services.common.db import build_engine, build_session_factory
 from services.common.errors import DeskpilotError
@@ -113,6 +113,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(home.router)
     app.include_router(articles.router)
     app.include_router(slack.router)
+    app.include_router(ticket_webhooks.router)
 
     @app.exception_handler(DeskpilotError)
     async def deskpilot_error_handler(_request: Request, exc: DeskpilotError) -> JSONResponse:

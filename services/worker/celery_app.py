@@ -13,7 +13,7 @@ from celery.schedules import crontab
 from services.common.config import Settings
 from services.worker.queues import LONGEST_TASK_S, TASK_EXPIRES_S, TASK_ROUTES, Queue, TaskName
 
-TASK_MODULES = ("services.automations.tasks", "services.worker.ping")
+TASK_MODULES = ("services.automations.tasks", "services.tickets.tasks", "services.worker.ping")
 
 
 def create_celery_app(settings: Settings) -> Celery:
