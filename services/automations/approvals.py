@@ -9,6 +9,7 @@ from datetime import datetime
 
 from sqlalchemy import select
 
+from services.audit import repo as audit
 from services.automations.models import AutomationRun, AutomationState
 from services.automations.notify import ApprovalButtons
 from services.automations.runner import APPROVAL_REMINDER_AFTER, AutomationContext
@@ -58,6 +59,14 @@ def decide(
         run.state = AutomationState.APPROVED if approve else AutomationState.DENIED
         run.approver_id = approver_id
         run.decided_at = now
+        audit.record(
+            db_session,
+            action=f"automation.{run.state.value}",
+            target_type="automation_run",
+            target_id=run.id,
+            actor_id=approver_id,
+            actor_label=f"employee:{approver_id}",
+        )
         if not approve:
             run.finished_at = now
         requester_id, conversation_id, reference = run.requester_id, run.conversation_id, f"AR-{run.id}"
@@ -85,6 +94,9 @@ def sweep_approvals(ctx: AutomationContext, *, clock: Callable[[], datetime] = u
             if run.approval_expires_at is not None and _aware(run.approval_expires_at) <= now:
                 run.state = AutomationState.EXPIRED
                 run.finished_at = now
+                audit.record(
+                    db_session, action="automation.expired", target_type="automation_run", target_id=run.id
+                )
                 expired.append((run.id, run.requester_id, run.conversation_id))
             elif (
                 not (run.result or {}).get("reminded")

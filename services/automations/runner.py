@@ -26,6 +26,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from connectors.errors import RemoteRejectedError
 from connectors.interfaces import IdentityProvider, TicketSystem
 from connectors.models import ExternalTicket, TicketDraft, TicketUrgency
+from services.audit import repo as audit
 from services.automations.models import AutomationKind, AutomationRun, AutomationState
 from services.automations.notify import ApprovalButtons, Notifier
 from services.common.db import session_scope, utcnow
@@ -138,6 +139,13 @@ def _start(ctx: AutomationContext, run_id: int) -> RunView | None:
         run.state = AutomationState.RUNNING
         run.attempts += 1
         run.started_at = run.started_at or ctx.clock()
+        audit.record(
+            db_session,
+            action="automation.started",
+            target_type="automation_run",
+            target_id=run.id,
+            details={"kind": run.kind.value, "attempt": run.attempts, "from": view.state_before.value},
+        )
     return view
 
 
@@ -181,6 +189,22 @@ def _finish(ctx: AutomationContext, view: RunView, outcome: Outcome) -> None:
             run.approval_expires_at = ctx.clock() + APPROVAL_TTL
         if outcome.state.is_final:
             run.finished_at = ctx.clock()
+        audit.record(
+            db_session,
+            action=f"automation.{outcome.state.value}",
+            target_type="automation_run",
+            target_id=run.id,
+            details={
+                "kind": run.kind.value,
+                "ticket": outcome.ticket.external_key if outcome.ticket else None,
+                **{k: v for k, v in outcome.result.items() if k in _AUDITED_RESULT_KEYS},
+            },
+        )
+
+
+_AUDITED_RESULT_KEYS = frozenset(
+    {"software", "group", "added_now", "fallback", "provider", "interrupted", "unlocked"}
+)
 
 
 def send_notice(ctx: AutomationContext, run_id: int) -> bool:
@@ -204,6 +228,13 @@ def _record_error(ctx: AutomationContext, run_id: int, exc: Exception) -> None:
         run = db_session.get(AutomationRun, run_id)
         if run is not None:
             run.last_error = f"{type(exc).__name__}: {exc}"[:1000]
+            audit.record(
+                db_session,
+                action="automation.attempt_failed",
+                target_type="automation_run",
+                target_id=run_id,
+                details={"error": type(exc).__name__, "attempt": run.attempts},
+            )
     logger.warning("automation attempt failed", extra={"run_id": run_id, "error": type(exc).__name__})
 
 

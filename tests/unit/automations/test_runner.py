@@ -198,3 +198,26 @@ def test_messages_recorded_for_notices_are_counted_once(world: World) -> None:
 
 def _okta_resets(base_url: str) -> int:
     return int(httpx.get(f"{base_url}/_state", timeout=5).json()["counters"]["password_resets"])
+
+
+def test_every_step_of_an_approved_request_is_in_the_audit_log_without_secrets(world: World) -> None:
+    from services.audit.models import AuditEntry
+
+    run_id = world.new_run(AutomationKind.SOFTWARE_ACCESS, {"software": "acrobat"}, key="audit")
+    execute_run(world.ctx, run_id, final_attempt=False)
+    decide(world.ctx, run_id=run_id, approver_id=world.employee("maria"), approve=True)
+    execute_run(world.ctx, run_id, final_attempt=False)
+    with session_scope(world.sessions) as db_session:
+        trail = db_session.scalars(
+            select(AuditEntry).where(AuditEntry.target_id == str(run_id)).order_by(AuditEntry.id)
+        ).all()
+        actions = [e.action for e in trail]
+        approver = next(e for e in trail if e.action == "automation.approved").actor_id
+    assert actions == [
+        "automation.started",
+        "automation.awaiting_approval",
+        "automation.approved",
+        "automation.started",
+        "automation.succeeded",
+    ]
+    assert approver == world.employee("maria")
