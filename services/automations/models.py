@@ -79,6 +79,8 @@ class AutomationRun(TimestampMixin, Base):
     params: Mapped[dict[str, Any]] = mapped_column(default=dict)
     result: Mapped[dict[str, Any]] = mapped_column(default=dict)
     attempts: Mapped[int] = mapped_column(default=0)
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    """The task delivery working on the run (its retries and redeliveries share it); see runner._start."""
     last_error: Mapped[str | None] = mapped_column(Text)
     approval_expires_at: Mapped[datetime | None]
     decided_at: Mapped[datetime | None]

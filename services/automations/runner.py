@@ -18,9 +18,9 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.errors import RemoteRejectedError
@@ -34,11 +34,14 @@ from services.common.errors import PermanentError, RetryableError
 from services.directory.models import Employee
 from services.router.slots import load_software_catalog, match_software
 from services.tickets.models import HandledBy, Ticket, TicketPriority, TicketStatus, TicketSystemKind
+from services.worker.queues import LONGEST_TASK_S
 
 logger = logging.getLogger(__name__)
 
 APPROVAL_TTL = timedelta(days=3)
 APPROVAL_REMINDER_AFTER = timedelta(days=1)
+CLAIM_LEASE = timedelta(seconds=LONGEST_TASK_S + 60)
+"""A RUNNING run whose holder has been silent this long is free to claim (the holder is dead)."""
 
 
 @dataclass
@@ -89,9 +92,13 @@ class RunFailedError(PermanentError):
     """A run ended FAILED (recorded and told)."""
 
 
-def execute_run(ctx: AutomationContext, run_id: int, *, final_attempt: bool) -> AutomationState:
-    """Advance run ``run_id`` as far as it can go now; returns its state afterwards."""
-    view = _start(ctx, run_id)
+def execute_run(
+    ctx: AutomationContext, run_id: int, *, final_attempt: bool, claim: str = "inline"
+) -> AutomationState:
+    """Advance run ``run_id`` as far as it can go now; returns its state afterwards.
+
+    ``claim`` names this delivery (the Celery task id: its retries and redeliveries share it)."""
+    view = _start(ctx, run_id, claim)
     if view is None:
         with session_scope(ctx.session_factory) as db_session:
             run = db_session.get(AutomationRun, run_id)
@@ -113,14 +120,51 @@ def execute_run(ctx: AutomationContext, run_id: int, *, final_attempt: bool) -> 
 # ---- phases ----------------------------------------------------------------------------------------
 
 
-def _start(ctx: AutomationContext, run_id: int) -> RunView | None:
+def _start(ctx: AutomationContext, run_id: int, claim: str) -> RunView | None:
+    """Phase 1: claim the run atomically, or return None when there is nothing to do now.
+
+    A run is claimable when it is PENDING or APPROVED, when ``claim`` already holds it (a retry or a
+    redelivery of the same task), when the stalled-run sweep released it, or when its holder has been
+    silent for longer than any task may run (the holder died). Two different deliveries of one run (a
+    sweep re-send racing the original) can therefore never work on it at the same time.
+    """
+    now = ctx.clock()
+    claimable = or_(
+        AutomationRun.state.in_((AutomationState.PENDING, AutomationState.APPROVED)),
+        and_(
+            AutomationRun.state == AutomationState.RUNNING,
+            or_(
+                AutomationRun.claimed_by == claim,
+                AutomationRun.claimed_by.is_(None),  # released by the stalled-run sweep
+                AutomationRun.updated_at < now - CLAIM_LEASE,
+            ),
+        ),
+    )
     with session_scope(ctx.session_factory) as db_session:
+        before = db_session.execute(
+            select(AutomationRun.state).where(AutomationRun.id == run_id)
+        ).scalar_one_or_none()
+        claimed = cast(
+            "CursorResult[Any]",
+            db_session.execute(
+                update(AutomationRun)
+                .where(AutomationRun.id == run_id, claimable)
+                .values(
+                    state=AutomationState.RUNNING,
+                    attempts=AutomationRun.attempts + 1,
+                    claimed_by=claim,
+                    updated_at=now,
+                    started_at=func.coalesce(AutomationRun.started_at, now),
+                )
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount
+        if not claimed or before is None:
+            logger.info("automation run not claimable now", extra={"run_id": run_id, "state": str(before)})
+            return None
         run = db_session.get(AutomationRun, run_id)
-        if run is None:
-            logger.warning("automation run not found", extra={"run_id": run_id})
-            return None
-        if run.state.is_final or run.state is AutomationState.AWAITING_APPROVAL:
-            return None
+        assert run is not None
+        db_session.refresh(run)
         requester = db_session.get(Employee, run.requester_id)
         assert requester is not None
         view = RunView(
@@ -128,7 +172,7 @@ def _start(ctx: AutomationContext, run_id: int) -> RunView | None:
             kind=run.kind,
             key=run.idempotency_key,
             params=dict(run.params or {}),
-            state_before=run.state,
+            state_before=before,
             requester_id=requester.id,
             requester_email=requester.email,
             requester_name=requester.display_name,
@@ -136,15 +180,12 @@ def _start(ctx: AutomationContext, run_id: int) -> RunView | None:
             conversation_id=run.conversation_id,
             result=dict(run.result or {}),
         )
-        run.state = AutomationState.RUNNING
-        run.attempts += 1
-        run.started_at = run.started_at or ctx.clock()
         audit.record(
             db_session,
             action="automation.started",
             target_type="automation_run",
             target_id=run.id,
-            details={"kind": run.kind.value, "attempt": run.attempts, "from": view.state_before.value},
+            details={"kind": run.kind.value, "attempt": run.attempts, "from": before.value},
         )
     return view
 

@@ -7,7 +7,7 @@ import random
 from datetime import datetime, timedelta
 
 from celery import shared_task
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from services.automations.approvals import sweep_approvals
 from services.automations.context import get_automation_context
@@ -37,7 +37,9 @@ def run_automation(self: DeskpilotTask, *, run_id: int) -> str:
     """Advance an automation run; retry only retryable failures; then queue the requester's notice."""
     ctx = get_automation_context()
     try:
-        state = execute_run(ctx, run_id, final_attempt=self.request.retries >= MAX_RETRIES)
+        state = execute_run(
+            ctx, run_id, final_attempt=self.request.retries >= MAX_RETRIES, claim=str(self.request.id)
+        )
     except RetryableError as exc:
         raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, exc.retry_after_s)) from exc
     enqueue(TaskName.NOTIFY_REQUESTER, task_id=f"notify:{run_id}:{state.value}", run_id=run_id)
@@ -62,7 +64,9 @@ def sweep_approval_deadlines() -> dict[str, int]:
 @shared_task(name=TaskName.SWEEP_STALLED, base=DeskpilotTask)
 def sweep_stalled_runs(*, older_than_s: float | None = None) -> int:
     """Beat: enqueue again runs left PENDING, APPROVED or RUNNING (a lost message, a killed worker), and
-    notices never delivered. Safe because every effect is idempotent; returns how many were re-sent."""
+    notices never delivered. RUNNING runs silent past the cutoff have their claim released (their holder
+    is dead: the default cutoff, 10 minutes, exceeds any task's time limit). Safe because every effect
+    is idempotent; returns how many were re-sent."""
     ctx = get_automation_context()
     cutoff = utcnow() - (timedelta(seconds=older_than_s) if older_than_s is not None else STALLED_AFTER)
     stalled = (AutomationState.PENDING, AutomationState.APPROVED, AutomationState.RUNNING)
@@ -72,6 +76,13 @@ def sweep_stalled_runs(*, older_than_s: float | None = None) -> int:
                 AutomationRun.state.in_(stalled), AutomationRun.updated_at <= cutoff
             )
         ).all()
+        # Silent longer than the cutoff (which must exceed any task's time limit): the holder is dead.
+        db_session.execute(
+            update(AutomationRun)
+            .where(AutomationRun.id.in_(run_ids), AutomationRun.state == AutomationState.RUNNING)
+            .values(claimed_by=None)
+            .execution_options(synchronize_session=False)
+        )
     for run_id in run_ids:
         enqueue(TaskName.RUN_AUTOMATION, run_id=run_id)
     unsent = _untold_runs(ctx, cutoff)

@@ -4,7 +4,8 @@ Everything is real except the ITSM: PostgreSQL (a fresh database per test), Redi
 of the test server, or a ``redis-server`` the test starts), ``deskpilot worker --concurrency=2`` in its
 own process group, and the ServiceNow incident emulator, slowed down so that runs are mid-flight when
 something dies. Acceptance: every run ends SUCCEEDED, the ITSM holds exactly one incident per run
-(distinct ``correlation_id``), and there is one Ticket row per run.
+(distinct ``correlation_id``), there is one Ticket row per run, and every requester is told (a notice
+whose message was lost is sent again by the sweep too).
 
 The stalled sweep is sent as beat sends it, for runs left untouched for longer than any task can take:
 in production that is 10 minutes against a 300 s time limit; here ``IDLE_S`` against tasks of well under
@@ -43,7 +44,7 @@ from services.automations.models import AutomationKind, AutomationRun, Automatio
 from services.common.config import Settings
 from services.common.db import build_engine, build_session_factory, session_scope, utcnow
 from services.common.migrate import build_alembic_config, upgrade
-from services.conversations.models import Channel, Conversation
+from services.conversations.models import Channel, Conversation, Message, MessageRole
 from services.directory.demo import seed_demo_directory
 from services.tickets.models import Ticket
 from services.worker.celery_app import create_celery_app
@@ -163,6 +164,12 @@ class Stack:
         """Runs in a final state."""
         return sum(count for state, count in self.states().items() if state.is_final)
 
+    def told(self) -> int:
+        """Runs in a final state whose requester was told of it (the notify task recorded it)."""
+        with session_scope(self.sessions) as db_session:
+            rows = db_session.execute(select(AutomationRun.state, AutomationRun.result)).all()
+        return sum(1 for state, result in rows if state.is_final and (result or {}).get("notified") == state)
+
     def idle_for(self) -> float:
         """Seconds since any run row last changed."""
         with session_scope(self.sessions) as db_session:
@@ -211,6 +218,11 @@ class Stack:
         with session_scope(self.sessions) as db_session:
             runs = db_session.scalars(select(AutomationRun).where(AutomationRun.id.in_(run_ids))).all()
             tickets = db_session.scalars(select(Ticket)).all()
+            notices = Counter(
+                db_session.scalars(
+                    select(Message.conversation_id).where(Message.role == MessageRole.ASSISTANT)
+                )
+            )
             figures = {
                 "sent": len(run_ids),
                 "completed": sum(1 for r in runs if r.state is AutomationState.SUCCEEDED),
@@ -219,18 +231,19 @@ class Stack:
                 "incidents": len(incidents),
                 "distinct_correlation_ids": len(per_key),
                 "ticket_rows": len(tickets),
-                # Reported, not asserted: the stalled sweep re-sends unfinished runs only, so a notice
-                # whose message died after its run finished (worker killed, or Redis lost it) is not
-                # sent again.
                 "notified": sum(1 for r in runs if (r.result or {}).get("notified") == r.state.value),
+                "notices_recorded": sum(notices.values()),
+                "told_more_than_once": sum(1 for n in notices.values() if n > 1),
                 "max_attempts": max((r.attempts for r in runs), default=0),
             }
             assert {r.state for r in runs} == {AutomationState.SUCCEEDED}, Counter(r.state for r in runs)
             assert set(per_key) == {r.idempotency_key for r in runs}
+            assert all(r.conversation_id is not None and notices[r.conversation_id] >= 1 for r in runs)
             run_tickets = {r.ticket_id for r in runs}
             assert None not in run_tickets and len(run_tickets) == len(runs)
         assert figures["incidents"] == figures["distinct_correlation_ids"] == len(run_ids), figures
         assert figures["ticket_rows"] == len(run_ids), figures
+        assert figures["notified"] == len(run_ids), figures  # lost notices too: the sweep re-sends them
         assert len({t.external_key for t in tickets}) == len(run_ids)
         return figures
 
@@ -305,23 +318,23 @@ def worker_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
             )
             worker = WorkerProcess(env=env, cwd=tmp_path, log_path=tmp_path / "worker.log")
             sessions = build_session_factory(engine)
-            with session_scope(sessions) as db_session:
-                requesters = [employee.id for employee in seed_demo_directory(db_session)]
-            stack = Stack(settings, sessions, emulator, worker, requesters)
+            figures: dict[str, Any] = {}
             try:
+                with session_scope(sessions) as db_session:
+                    requesters = [employee.id for employee in seed_demo_directory(db_session)]
                 with _producer(settings):
-                    yield stack
+                    yield Stack(settings, sessions, emulator, worker, requesters, figures)
             finally:
                 worker.kill_group()
                 engine.dispose()
-                print(json.dumps(stack.figures), file=sys.stdout)
+                print(json.dumps(figures), file=sys.stdout)
 
 
 @contextmanager
 def dedicated_redis_db() -> Iterator[str]:
     """Database ``WORKER_REDIS_DB`` of the test Redis server, emptied before and after."""
     _require(probe_redis())
-    url = str(make_url(REDIS_URL).set(database=str(WORKER_REDIS_DB)))
+    url = make_url(REDIS_URL).set(database=str(WORKER_REDIS_DB)).render_as_string(hide_password=False)
     client = redis.Redis.from_url(url)
     client.flushdb()
     try:
@@ -470,7 +483,7 @@ def test_worker_killed_twice_mid_run_every_run_succeeds_with_exactly_one_inciden
         assert all(k["orphan_incidents"] >= 1 for k in kills), kills
 
         resent = stack.send_sweep_once_idle(timeout_s=150)
-        wait_until(lambda: stack.finished() == count, 60, "every run to be final", stack)
+        wait_until(lambda: stack.told() == count, 60, "every run to be final and told", stack)
         elapsed = time.monotonic() - started
         stack.figures.update(
             {"test": "worker_killed_twice", "kills": kills, "resent_by_sweep": resent},
@@ -519,7 +532,7 @@ def test_redis_restarted_empty_mid_run_sweep_resends_and_every_run_succeeds_once
         finally:
             configure_automation_context(None)  # the web app's lifespan set it for this process
         resent = stack.send_sweep_once_idle(timeout_s=30)
-        wait_until(lambda: stack.finished() == count, 90, "every run to be final after the sweep", stack)
+        wait_until(lambda: stack.told() == count, 90, "every run to be final and told after the sweep", stack)
         stack.figures.update(
             {
                 "test": "redis_restart",

@@ -64,7 +64,8 @@ def test_a_run_interrupted_after_the_ticket_was_created_finds_it_instead_of_crea
         TicketDraft(title="VPN drops", requester_email=email), idempotency_key=key
     )
     with session_scope(world.sessions) as db_session:
-        db_session.get_one(AutomationRun, run_id).state = AutomationState.RUNNING
+        run = db_session.get_one(AutomationRun, run_id)
+        run.state, run.claimed_by = AutomationState.RUNNING, "inline"  # redelivered after the crash
     assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
     assert len(_tickets(world)) == 1
 
@@ -181,6 +182,7 @@ def test_okta_password_reset_link_goes_only_to_a_direct_message_and_is_never_sto
         with session_scope(world.sessions) as db_session:
             run = db_session.get_one(AutomationRun, again)
             run.state, run.result = AutomationState.RUNNING, {"reset_started": True}
+            run.claimed_by = "inline"  # the same task, redelivered after its worker died
         resets_before = _okta_resets(okta.base_url)
         assert execute_run(world.ctx, again, final_attempt=False) is AutomationState.FAILED
         assert _okta_resets(okta.base_url) == resets_before == 1
@@ -221,3 +223,40 @@ def test_every_step_of_an_approved_request_is_in_the_audit_log_without_secrets(w
         "automation.succeeded",
     ]
     assert approver == world.employee("maria")
+
+
+def test_a_second_delivery_cannot_run_a_run_another_delivery_holds_until_its_lease_lapses(
+    world: World,
+) -> None:
+    from services.automations.runner import CLAIM_LEASE
+
+    run_id = world.new_run(
+        AutomationKind.CREATE_TICKET, {"description": "Shared mailbox missing"}, key="race"
+    )
+    with session_scope(world.sessions) as db_session:
+        run = db_session.get_one(AutomationRun, run_id)
+        run.state, run.claimed_by = AutomationState.RUNNING, "task-a"  # task-a is working on it
+    assert execute_run(world.ctx, run_id, final_attempt=False, claim="task-b") is AutomationState.RUNNING
+    assert _tickets(world) == [] and world.run(run_id).attempts == 0
+    later = utcnow() + CLAIM_LEASE + timedelta(seconds=1)  # task-a died long ago
+    world.ctx.clock = lambda: later
+    assert execute_run(world.ctx, run_id, final_attempt=False, claim="task-b") is AutomationState.SUCCEEDED
+    assert len(_tickets(world)) == 1 and world.run(run_id).claimed_by == "task-b"
+
+
+def test_concurrent_deliveries_of_one_run_create_one_ticket(world: World) -> None:
+    import threading
+
+    run_id = world.new_run(AutomationKind.CREATE_TICKET, {"description": "Teams status stuck"}, key="many")
+    barrier = threading.Barrier(6)
+
+    def deliver(n: int) -> None:
+        barrier.wait()
+        execute_run(world.ctx, run_id, final_attempt=False, claim=f"task-{n}")
+
+    threads = [threading.Thread(target=deliver, args=(n,)) for n in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(_tickets(world)) == 1 and world.run(run_id).attempts == 1
