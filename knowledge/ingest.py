@@ -147,7 +147,7 @@ def _write_batch_rows(
                 source_id=source_id,
                 external_id=document.document_id,
                 title=document.title,
-                origin=ArticleOrigin.IMPORTED,
+                origin=ArticleOrigin(str(document.metadata.get("origin", ArticleOrigin.IMPORTED.value))),
                 current_version=0,
             )
             db_session.add(article)

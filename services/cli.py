@@ -3,6 +3,7 @@ inside the commands that need them, so ``deskpilot --help`` starts in well under
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -24,6 +25,8 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 app.add_typer(db_app, name="db")
 intents_app = typer.Typer(help="Intent catalog and classifier.", no_args_is_help=True)
 app.add_typer(intents_app, name="intents")
+articles_app = typer.Typer(help="Resolution articles drafted from resolved tickets.", no_args_is_help=True)
+app.add_typer(articles_app, name="articles")
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -293,6 +296,58 @@ def intents_test(
     from services.common.config import get_settings
 
     raise typer.Exit(run_test(get_settings(), text, as_json=as_json))
+
+
+@articles_app.command("generate")
+def articles_generate(
+    since: datetime | None = typer.Option(None, help="Only tickets resolved since (default: 90 days)."),
+    fixtures: int | None = typer.Option(
+        None, help="Load generated demo tickets (this seed) first and draft from those."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON."),
+) -> None:
+    """Cluster resolved tickets, skip what published articles cover, queue drafts for review."""
+    from services.cli_articles import run_generate
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_generate(get_settings(), since=since, fixtures=fixtures, as_json=as_json))
+
+
+@articles_app.command("list")
+def articles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Drafts waiting for review."""
+    from services.cli_articles import run_list
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_list(get_settings(), as_json=as_json))
+
+
+@articles_app.command("approve")
+def articles_approve(
+    draft_id: int = typer.Argument(...), reviewer: str = typer.Option(..., "--as", help="Reviewer e-mail.")
+) -> None:
+    """Publish a draft and index it for answers now."""
+    from services.cli_articles import run_decide
+    from services.common.config import get_settings
+
+    raise typer.Exit(
+        run_decide(get_settings(), draft_id=draft_id, reviewer_email=reviewer, reject_reason=None)
+    )
+
+
+@articles_app.command("reject")
+def articles_reject(
+    draft_id: int = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--as", help="Reviewer e-mail."),
+    reason: str = typer.Option(..., help="Why (kept with the draft)."),
+) -> None:
+    """Reject a draft with a reason."""
+    from services.cli_articles import run_decide
+    from services.common.config import get_settings
+
+    raise typer.Exit(
+        run_decide(get_settings(), draft_id=draft_id, reviewer_email=reviewer, reject_reason=reason)
+    )
 
 
 def main() -> None:

@@ -13,7 +13,12 @@ from celery.schedules import crontab
 from services.common.config import Settings
 from services.worker.queues import LONGEST_TASK_S, TASK_EXPIRES_S, TASK_ROUTES, Queue, TaskName
 
-TASK_MODULES = ("services.automations.tasks", "services.tickets.tasks", "services.worker.ping")
+TASK_MODULES = (
+    "services.automations.tasks",
+    "services.tickets.tasks",
+    "services.articles.tasks",
+    "services.worker.ping",
+)
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -57,6 +62,11 @@ def create_celery_app(settings: Settings) -> Celery:
                 "task": TaskName.SWEEP_STALLED,
                 "schedule": crontab(minute="*/2"),
                 "options": {"expires": TASK_EXPIRES_S[TaskName.SWEEP_STALLED]},
+            },
+            "generate-articles": {
+                "task": TaskName.GENERATE_ARTICLES,
+                "schedule": crontab(hour=3, minute=17),
+                "options": {"expires": TASK_EXPIRES_S[TaskName.GENERATE_ARTICLES]},
             },
             "sync-tickets": {
                 "task": TaskName.SYNC_TICKETS,

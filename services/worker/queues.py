@@ -22,6 +22,7 @@ class TaskName(StrEnum):
     SWEEP_STALLED = "deskpilot.automations.sweep_stalled"
     SYNC_TICKETS = "deskpilot.tickets.sync"
     APPLY_TICKET_STATUS = "deskpilot.tickets.apply_status"
+    GENERATE_ARTICLES = "deskpilot.articles.generate"
     PING = "deskpilot.worker.ping"
 
 
@@ -32,6 +33,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     TaskName.SWEEP_APPROVALS: {"queue": Queue.PERIODIC},
     TaskName.SWEEP_STALLED: {"queue": Queue.PERIODIC},
     TaskName.SYNC_TICKETS: {"queue": Queue.PERIODIC},
+    TaskName.GENERATE_ARTICLES: {"queue": Queue.PERIODIC},
     TaskName.PING: {"queue": Queue.AUTOMATIONS},
 }
 
@@ -42,6 +44,7 @@ TASK_EXPIRES_S: dict[str, int] = {
     TaskName.SWEEP_APPROVALS: 10 * 60,
     TaskName.SWEEP_STALLED: 10 * 60,
     TaskName.SYNC_TICKETS: 10 * 60,
+    TaskName.GENERATE_ARTICLES: 3600,
     TaskName.PING: 60,
 }
 """``expires=`` for every send: a message older than this is dropped, never run late.

@@ -1,0 +1,31 @@
+"""Celery tasks of the articles domain: the nightly draft generation."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from celery import shared_task
+
+from services.worker.base_task import DeskpilotTask
+from services.worker.queues import TaskName
+
+
+@shared_task(name=TaskName.GENERATE_ARTICLES, base=DeskpilotTask)
+def generate_articles() -> dict[str, Any]:
+    """Beat (nightly): draft articles from newly resolved tickets into the review queue."""
+    from connectors.registry import build_llm
+    from knowledge.index import open_knowledge_index
+    from services.articles.pipeline import generate_drafts
+    from services.automations.context import get_automation_context
+    from services.common.config import get_settings
+
+    settings = get_settings()
+    index = open_knowledge_index(settings)
+    report = generate_drafts(
+        get_automation_context().session_factory,
+        embedder=index.embedder,
+        retriever=index.retriever(),
+        llm=build_llm(settings.llm),
+    )
+    return {k: v for k, v in asdict(report).items() if k != "covered"} | {"covered": len(report.covered)}
