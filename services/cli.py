@@ -25,6 +25,8 @@ db_app = typer.Typer(help="Database schema migrations (Alembic).", no_args_is_he
 app.add_typer(db_app, name="db")
 intents_app = typer.Typer(help="Intent catalog and classifier.", no_args_is_help=True)
 app.add_typer(intents_app, name="intents")
+users_app = typer.Typer(help="Local web-app accounts (the embedded default's sign-in).", no_args_is_help=True)
+app.add_typer(users_app, name="users")
 articles_app = typer.Typer(help="Resolution articles drafted from resolved tickets.", no_args_is_help=True)
 app.add_typer(articles_app, name="articles")
 
@@ -296,6 +298,24 @@ def intents_test(
     from services.common.config import get_settings
 
     raise typer.Exit(run_test(get_settings(), text, as_json=as_json))
+
+
+@users_app.command("create")
+def users_create(
+    email: str = typer.Argument(..., help="Work e-mail (the sign-in name)."),
+    name: str = typer.Option(..., "--name", help="Display name."),
+    role: list[str] = typer.Option(
+        ["employee"], "--role", help="admin, knowledge_editor, manager or employee."
+    ),
+    password: str = typer.Option(
+        ..., prompt=True, hide_input=True, confirmation_prompt=True, help="At least 12 characters."
+    ),
+) -> None:
+    """Create or update a local account with a password and roles (audited)."""
+    from services.cli_users import run_create
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_create(get_settings(), email=email, name=name, roles=role, password=password))
 
 
 @articles_app.command("generate")

@@ -8,16 +8,19 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from starlette.middleware.sessions import SessionMiddleware
 
 from services import __version__
+from services.admin.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, SignInRequired
 from services.admin.middleware import RequestContextMiddleware
-from services.admin.views import articles, health, home, slack, ticket_webhooks
-from services.common.config import Settings, get_settings
+from services.admin.views import admin_home, articles, auth_views, health, home, slack, ticket_webhooks
+from services.common.config import Environment, Settings, get_settings
 from services.common.db import build_engine, build_session_factory
 from services.common.errors import DeskpilotError
 from services.common.health import build_readiness_checks
@@ -107,6 +110,14 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.state.settings = settings
     app.state.demo = None
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=settings.web.secret_key.get_secret_value(),
+        session_cookie=SESSION_COOKIE,
+        max_age=SESSION_MAX_AGE_S,
+        same_site="lax",
+        https_only=settings.environment is Environment.PRODUCTION,
+    )
     app.add_middleware(RequestContextMiddleware)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.include_router(health.router)
@@ -114,6 +125,12 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(articles.router)
     app.include_router(slack.router)
     app.include_router(ticket_webhooks.router)
+    app.include_router(auth_views.router)
+    app.include_router(admin_home.router)
+
+    @app.exception_handler(SignInRequired)
+    async def sign_in_required(_request: Request, exc: SignInRequired) -> RedirectResponse:
+        return RedirectResponse(f"/login?next={quote(exc.next_path)}", status_code=303)
 
     @app.exception_handler(DeskpilotError)
     async def deskpilot_error_handler(_request: Request, exc: DeskpilotError) -> JSONResponse:

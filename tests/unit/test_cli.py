@@ -108,3 +108,39 @@ def test_cli_ingest_remote_source_missing_settings_says_which(
 def test_cli_slack_without_tokens_says_what_is_missing() -> None:
     result = runner.invoke(app, ["slack"])
     assert result.exit_code == 2 and "DESKPILOT_SLACK__APP_TOKEN" in result.output
+
+
+def test_users_create_sets_an_argon2_password_and_roles(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.admin.auth import verify_password
+    from services.common.config import get_settings
+    from services.common.db import build_engine, build_session_factory, session_scope
+    from services.directory.models import Employee, Role
+
+    monkeypatch.setenv("DESKPILOT_DATABASE__URL", f"sqlite:///{tmp_path / 'users.db'}")
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    short = runner.invoke(app, ["users", "create", "ann@example.com", "--name", "Ann", "--password", "short"])
+    assert short.exit_code == 2 and "12 characters" in short.output
+    created = runner.invoke(
+        app,
+        [
+            "users",
+            "create",
+            "Ann@Example.com",
+            "--name",
+            "Ann",
+            "--role",
+            "admin",
+            "--password",
+            "a long passphrase",
+        ],
+    )
+    assert created.exit_code == 0 and "roles admin, employee" in created.output
+    assert "a long passphrase" not in created.output
+    engine = build_engine(get_settings().database)
+    with session_scope(build_session_factory(engine)) as db_session:
+        ann = db_session.query(Employee).filter_by(email="ann@example.com").one()
+        assert ann.password_hash and ann.password_hash.startswith("$argon2id$")
+        assert verify_password(ann.password_hash, "a long passphrase") and Role.ADMIN in ann.roles
+    engine.dispose()

@@ -1,4 +1,5 @@
-"""Public article pages: where citations link. Restricted articles need sign-in (the admin web app issue)."""
+"""Article pages: where citations link. Restricted articles open only for members of their audience
+groups (and knowledge editors); everyone else, signed in or not, gets 403 without the title."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from knowledge.acl import Viewer
+from services.admin.auth import current_user
 from services.common.db import session_scope
+from services.directory.models import Role
 from services.kb.models import Article, ArticleStatus, ArticleVersion
 
 router = APIRouter(tags=["knowledge"])
@@ -26,8 +30,13 @@ def article_page(request: Request, article_id: int) -> HTMLResponse:
         )
         if article is None or article.status is not ArticleStatus.PUBLISHED:
             raise HTTPException(status_code=404, detail="No such article.")
-        if article.audience:
-            # Never reveal a restricted article (or its title) to an anonymous reader.
+        user = current_user(request)
+        audience = frozenset(group.name for group in article.audience)
+        may_read = user is not None and (
+            Viewer.of(user.groups).can_read(audience) or user.has_any((Role.ADMIN, Role.KNOWLEDGE_EDITOR))
+        )
+        if audience and not may_read:
+            # Never reveal a restricted article (or its title) to someone outside its audience.
             raise HTTPException(status_code=403, detail="This article is restricted to some teams.")
         version = db_session.scalar(
             select(ArticleVersion).where(
