@@ -23,6 +23,7 @@ from connectors.models import (
     LLMPurpose,
     LLMResult,
     PasswordReset,
+    ResolvedTicket,
     TicketDraft,
     TicketStatusChange,
 )
@@ -157,6 +158,28 @@ class TicketSystem(Protocol):
     def parse_status_webhook(self, payload: bytes, headers: dict[str, str]) -> TicketStatusChange | None:
         """Verify the webhook's signature or secret (``AuthError`` when wrong), then read the status
         change; None for events that are not status changes; ``RemoteRejectedError`` for malformed bodies."""
+        ...
+
+
+@runtime_checkable
+class ResolvedTicketFeed(Protocol):
+    """Resolved tickets of an ITSM, incrementally (the article pipeline's evidence from outside Deskpilot).
+
+    Contract:
+    - ``resolved_since(since)`` yields every ticket that is resolved or closed now and was resolved (or,
+      where the vendor only offers that, changed) at or after ``since``, in batches of at most ``limit``,
+      oldest first; pagination happens inside. It may yield more (tickets resolved a little earlier, as
+      when a vendor's query has coarse or local-time bounds), never fewer. Cancelled tickets are left out.
+      A ticket may appear twice when it changes during the walk: consumers upsert by
+      ``(system, external_key)``.
+    - ``since`` must be timezone-aware (``ValueError`` at the call); nothing is fetched before the first
+      ``next()``. Empty batches are not yielded.
+    - Errors as for ``TicketSystem``; an error mid-walk ends the iteration, and the batches already
+      yielded stay valid.
+    """
+
+    def resolved_since(self, since: datetime, *, limit: int = 500) -> Iterator[list[ResolvedTicket]]:
+        """Tickets resolved at or after ``since``, oldest first, in batches."""
         ...
 
 

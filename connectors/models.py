@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 
 class ContentType(StrEnum):
@@ -195,3 +195,48 @@ class PasswordReset(BaseModel):
     reset_url: str | None = Field(default=None, repr=False)  # a one-time link is a bearer secret
     temporary_password: str | None = Field(default=None, repr=False)
     expires_at: datetime | None = None
+
+
+# ---- resolved-ticket feed ----------------------------------------------------------------------------
+
+
+class ResolvedTicket(BaseModel):
+    """A resolved or closed ticket as the ITSM holds it: evidence for the article pipeline.
+
+    ``resolution`` is the text that says how it was fixed: ServiceNow close notes, the built-in resolution
+    text, or the newest public comment not by the requester (Jira, Zendesk). ``status`` is RESOLVED or
+    CLOSED; times are aware UTC (naive ones are refused). ``requester_email`` is None when the ITSM does
+    not disclose it.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    system: str
+    external_key: str = Field(min_length=1, max_length=100)
+    url: str | None = None
+    title: str
+    description: str = ""
+    resolution: str = ""
+    category: str | None = None
+    requester_email: str | None = None
+    requester_name: str | None = None
+    assignee_name: str | None = None
+    resolved_at: datetime
+    updated_at: datetime | None = None
+    status: ExternalTicketStatus = ExternalTicketStatus.RESOLVED
+
+    @field_validator("resolved_at", "updated_at")
+    @classmethod
+    def _aware_utc(cls, value: datetime | None) -> datetime | None:
+        if value is None:
+            return None
+        if value.utcoffset() is None:
+            raise ValueError("must be timezone-aware")
+        return value.astimezone(UTC)
+
+    @field_validator("status")
+    @classmethod
+    def _done(cls, value: ExternalTicketStatus) -> ExternalTicketStatus:
+        if value not in (ExternalTicketStatus.RESOLVED, ExternalTicketStatus.CLOSED):
+            raise ValueError("a resolved ticket is RESOLVED or CLOSED")
+        return value

@@ -22,7 +22,15 @@ def run_generate(settings: Settings, *, since: datetime | None, fixtures: int | 
 
     with knowledge_runtime(settings) as (session_factory, index):
         tickets = None
-        if fixtures is not None:
+        if fixtures is None:
+            from connectors.registry import build_ticket_system
+            from services.articles.itsm_import import import_from_itsm
+
+            configured = build_ticket_system(settings.ticketing)
+            if configured is not None:
+                imported = import_from_itsm(session_factory, configured, since=since)
+                typer.echo(f"{imported} resolved tickets imported from {configured.system}", err=True)
+        else:
             from services.articles.fixture_loader import load_fixture_tickets
 
             tickets = load_fixture_tickets(session_factory, generate_resolved_tickets(seed=fixtures))

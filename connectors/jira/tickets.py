@@ -1,6 +1,7 @@
 """Jira Cloud / Jira Service Management issues as a ``TicketSystem`` (REST API v3).
 
-Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment`` and ``TicketStatusChange``.
+Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment``, ``TicketStatusChange`` and
+``ResolvedTicket``.
 """
 
 from __future__ import annotations
@@ -8,8 +9,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
-from collections.abc import Mapping
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 from urllib.parse import quote
 
@@ -25,6 +26,7 @@ from connectors.models import (
     ExternalComment,
     ExternalTicket,
     ExternalTicketStatus,
+    ResolvedTicket,
     TicketDraft,
     TicketStatusChange,
     TicketUrgency,
@@ -58,6 +60,22 @@ _ISSUE_KEY = re.compile(r"^[A-Z][A-Z0-9_]+-[1-9][0-9]*$")
 _CANCELLED_NAMES = {"canceled", "cancelled", "declined", "rejected", "won't do", "won't fix"}
 _PENDING_NAMES = {"pending", "waiting for customer", "waiting for requester", "waiting for reporter"}
 _PREFERRED_RESOLUTIONS = ("Done", "Fixed", "Resolved")
+_FEED_FIELDS = [
+    "summary",
+    "description",
+    "status",
+    "resolution",
+    "resolutiondate",
+    "updated",
+    "reporter",
+    "assignee",
+    "labels",
+]
+_FEED_MARGIN = timedelta(days=1)
+"""How much earlier than ``since`` the feed's JQL starts: JQL reads date literals in the API user's profile
+time zone (UTC-12 to UTC+14), so the exact bound is applied to ``resolutiondate`` here."""
+_MAX_SEARCH_PAGE = 100  # the enhanced search returns at most 100 issues a page when fields are requested
+_COMMENTS_READ = 50
 
 
 def idempotency_label(idempotency_key: str) -> str:
@@ -93,6 +111,8 @@ class JiraTicketSystem(HttpAdapter):
     Non-idempotent writes (create, comment, transition) are sent once: a timeout or 5xx there may have
     been applied, so the error goes to the caller, whose retry looks the state up first. Only 429 (not
     applied, by definition) is retried on writes. Reads retry 429, 5xx and timeouts.
+
+    ``resolved_since`` is also a ``ResolvedTicketFeed`` (see its docstring).
     """
 
     SYSTEM = SYSTEM
@@ -284,7 +304,98 @@ class JiraTicketSystem(HttpAdapter):
             changed_at=changed_at,
         )
 
+    def resolved_since(self, since: datetime, *, limit: int = 500) -> Iterator[list[ResolvedTicket]]:
+        """Issues of the project in a resolved or closed status whose ``resolutiondate`` is at or after
+        ``since``, oldest first.
+
+        JQL ``statusCategory = Done AND resolved >= "<since - 1 day>" ORDER BY resolved ASC`` through the
+        enhanced search (``nextPageToken`` pages of at most 100); the exact bound is applied here. The
+        resolution text is the newest public comment not written by the reporter (else the newest public
+        one, else the resolution's name), read with one more request per issue. The reporter's e-mail is
+        None where the user's privacy settings hide it.
+        """
+        if since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return self._resolved_pages(since.astimezone(UTC), min(limit, _MAX_SEARCH_PAGE))
+
     # ---- internals -------------------------------------------------------------------------------
+
+    def _resolved_pages(self, since: datetime, page_size: int) -> Iterator[list[ResolvedTicket]]:
+        lower = (since - _FEED_MARGIN).strftime("%Y/%m/%d %H:%M")
+        request: dict[str, Any] = {
+            "jql": (
+                f'project = "{self._project_key}" AND statusCategory = Done AND resolved >= "{lower}" '
+                "ORDER BY resolved ASC"
+            ),
+            "fields": _FEED_FIELDS,
+            "maxResults": page_size,
+        }
+        while True:
+            result = self._http.request_json("POST", "rest/api/3/search/jql", json=request)
+            issues = result.get("issues") if isinstance(result, dict) else None
+            if not isinstance(issues, list):
+                raise _error(RemoteUnavailableError, "JQL search answered without an issue list")
+            batch = [
+                ticket
+                for issue in issues
+                if isinstance(issue, dict) and (ticket := self._to_resolved(issue, since))
+            ]
+            if batch:
+                yield batch
+            token = result.get("nextPageToken")
+            if result.get("isLast") is True or not isinstance(token, str) or not token:
+                return
+            request["nextPageToken"] = token
+
+    def _to_resolved(self, issue: Mapping[str, Any], since: datetime) -> ResolvedTicket | None:
+        """The issue as a ``ResolvedTicket``; None when resolved before ``since`` or not resolved/closed."""
+        key, fields = issue.get("key"), issue.get("fields")
+        if not isinstance(key, str) or not _ISSUE_KEY.match(key) or not isinstance(fields, dict):
+            return None
+        resolved_at = parse_iso_time(fields.get("resolutiondate"))
+        status = _status_of(fields)
+        if resolved_at is None or resolved_at < since or status is None:
+            return None
+        if status[0] not in (ExternalTicketStatus.RESOLVED, ExternalTicketStatus.CLOSED):
+            return None
+        reporter, assignee = _user(fields.get("reporter")), _user(fields.get("assignee"))
+        summary = fields.get("summary")
+        return ResolvedTicket(
+            system=SYSTEM,
+            external_key=key,
+            url=self._browse_url(key),
+            title=summary if isinstance(summary, str) else "",
+            description=adf_text(fields.get("description")),
+            resolution=self._last_agent_comment(key, reporter.get("accountId"))
+            or _resolution_of(fields)
+            or "",
+            category=_category(fields.get("labels")),
+            requester_email=reporter.get("emailAddress"),
+            requester_name=reporter.get("displayName"),
+            assignee_name=assignee.get("displayName"),
+            resolved_at=resolved_at,
+            updated_at=parse_iso_time(fields.get("updated")),
+            status=status[0],
+        )
+
+    def _last_agent_comment(self, key: str, reporter_id: str | None) -> str:
+        """The newest public comment not by the reporter, else the newest public one; '' when none."""
+        page = self._http.request_json(
+            "GET",
+            f"rest/api/3/issue/{quote(key)}/comment",
+            params={"orderBy": "-created", "maxResults": _COMMENTS_READ},
+        )
+        comments = page.get("comments") if isinstance(page, dict) else None
+        public = [
+            (_user(comment.get("author")).get("accountId"), adf_text(comment.get("body")).strip())
+            for comment in (comments if isinstance(comments, list) else [])
+            if isinstance(comment, dict) and comment.get("jsdPublic") is not False
+        ]
+        by_others = [text for author, text in public if text and author != reporter_id]
+        by_anyone = [text for _, text in public if text]
+        return next(iter(by_others or by_anyone), "")
 
     def _get_issue(self, external_key: str) -> dict[str, Any]:
         _check_issue_key(external_key)
@@ -415,6 +526,21 @@ def _status_of(fields: Mapping[str, Any]) -> tuple[ExternalTicketStatus, str] | 
     if not isinstance(category_key, str):
         return None
     return map_status(category_key, status["name"]), status["name"]
+
+
+def _category(labels: Any) -> str | None:
+    """The category ``create_ticket`` records as a ``category-<name>`` label, if any."""
+    for label in labels if isinstance(labels, list) else []:
+        if isinstance(label, str) and label.startswith("category-") and label != "category-":
+            return label.removeprefix("category-")
+    return None
+
+
+def _user(value: Any) -> dict[str, str]:
+    """A Jira user object's string attributes (``accountId``, ``displayName``, ``emailAddress``)."""
+    if not isinstance(value, dict):
+        return {}
+    return {k: v for k, v in value.items() if isinstance(v, str) and v}
 
 
 def _resolution_of(fields: Mapping[str, Any]) -> str | None:

@@ -1,13 +1,15 @@
 """ServiceNow incidents as a ``TicketSystem``, through the Table API (basic auth).
 
-Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment`` and ``TicketStatusChange``.
+Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment``, ``TicketStatusChange`` and
+``ResolvedTicket``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 
 from connectors.errors import (
@@ -21,11 +23,17 @@ from connectors.models import (
     ExternalComment,
     ExternalTicket,
     ExternalTicketStatus,
+    ResolvedTicket,
     TicketDraft,
     TicketStatusChange,
     TicketUrgency,
 )
-from connectors.servicenow.knowledge import _display_value, _glide_time, _value  # Table API record readers
+from connectors.servicenow.knowledge import (  # Table API record readers
+    _GLIDE_TIME,
+    _display_value,
+    _glide_time,
+    _value,
+)
 from connectors.ticketing import (
     TERMINAL_STATUSES,
     b64_hmac_sha256,
@@ -52,6 +60,13 @@ _STATES: Mapping[str, tuple[ExternalTicketStatus, str]] = {
     "8": (ExternalTicketStatus.CANCELLED, "Canceled"),
 }
 RESOLVED_STATE = "6"
+_FEED_FIELDS = (
+    "sys_id,number,short_description,description,state,close_notes,category,caller_id,caller_id.email,"
+    "assigned_to,resolved_at,sys_updated_on"
+)
+_FEED_MARGIN = timedelta(days=1)
+"""How much earlier than ``since`` the feed's query starts: the instance may read a date-time literal in
+the integration user's time zone, so the exact bound is applied to the stored UTC value here."""
 # (urgency, impact): priority is computed from both (P2 at most: a chat request is never a major incident).
 _URGENCY_IMPACT: Mapping[TicketUrgency, tuple[str, str]] = {
     TicketUrgency.LOW: ("3", "3"),
@@ -96,6 +111,8 @@ class ServiceNowTicketSystem(HttpAdapter):
 
     Non-idempotent writes (create, comment) are sent once: a timeout or 5xx there may have been applied,
     so the error goes to the caller, whose retry looks the state up first. Only 429 is retried on those.
+
+    ``resolved_since`` is also a ``ResolvedTicketFeed`` (see its docstring).
     """
 
     SYSTEM = SYSTEM
@@ -228,7 +245,70 @@ class ServiceNowTicketSystem(HttpAdapter):
             changed_at=_glide_time(updated_on) if isinstance(updated_on, str) else None,
         )
 
+    def resolved_since(self, since: datetime, *, limit: int = 500) -> Iterator[list[ResolvedTicket]]:
+        """Incidents in state Resolved or Closed whose ``resolved_at`` is at or after ``since``, oldest first.
+
+        One Table API query (``stateIN6,7^resolved_at>=...^ORDERBYresolved_at^ORDERBYsys_id``) paged with
+        ``sysparm_limit`` / ``sysparm_offset`` until ``X-Total-Count`` (or a short page) says it is done;
+        the caller's e-mail is dot-walked (``caller_id.email``), so no other request is made. The
+        resolution is ``close_notes``. Offset pages can shift when an incident in the window is reopened
+        during the walk, so a run should overlap the previous one.
+        """
+        if since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return self._resolved_pages(since.astimezone(UTC).replace(microsecond=0), limit)
+
     # ---- internals -------------------------------------------------------------------------------
+
+    def _resolved_pages(self, since: datetime, limit: int) -> Iterator[list[ResolvedTicket]]:
+        lower = (since - _FEED_MARGIN).strftime(_GLIDE_TIME)
+        params = {
+            **_record_params(_FEED_FIELDS),
+            "sysparm_query": f"stateIN6,7^resolved_at>={lower}^ORDERBYresolved_at^ORDERBYsys_id",
+            "sysparm_limit": str(limit),
+        }
+        offset = 0
+        while True:
+            reply = self._http.request(
+                "GET", _INCIDENT_PATH, params={**params, "sysparm_offset": str(offset)}
+            )
+            records = _result_list(reply.body)
+            batch = [ticket for record in records if (ticket := self._to_resolved(record, since))]
+            if batch:
+                yield batch
+            offset += limit
+            # The instance drops rows the user may not read after paging: trust the total over a short page.
+            total = reply.headers.get("X-Total-Count", "")
+            done = offset >= int(total) if total.isdigit() else len(records) < limit
+            if done:
+                return
+
+    def _to_resolved(self, record: Mapping[str, Any], since: datetime) -> ResolvedTicket | None:
+        """The incident as a ``ResolvedTicket``; None when outside the window or not resolved/closed."""
+        number, sys_id = _value(record, "number"), _value(record, "sys_id")
+        resolved_at = _glide_time(_value(record, "resolved_at"))
+        status = map_state(_value(record, "state"))
+        if resolved_at is None or resolved_at < since:
+            return None
+        if status not in (ExternalTicketStatus.RESOLVED, ExternalTicketStatus.CLOSED) or not number:
+            return None
+        return ResolvedTicket(
+            system=SYSTEM,
+            external_key=number,
+            url=f"{self._base_url}/incident.do?sys_id={sys_id}" if sys_id else None,
+            title=_value(record, "short_description"),
+            description=_value(record, "description"),
+            resolution=_value(record, "close_notes"),
+            category=_display_value(record, "category") or _value(record, "category") or None,
+            requester_email=_value(record, "caller_id.email") or None,
+            requester_name=_display_value(record, "caller_id") or None,
+            assignee_name=_display_value(record, "assigned_to") or None,
+            resolved_at=resolved_at,
+            updated_at=_glide_time(_value(record, "sys_updated_on")),
+            status=status,
+        )
 
     def _incident(self, number: str) -> dict[str, Any]:
         if not _NUMBER.match(number):
@@ -274,11 +354,7 @@ class ServiceNowTicketSystem(HttpAdapter):
 
     def _query(self, path: str, query: str, limit: int, *, fields: str = _FIELDS) -> list[dict[str, Any]]:
         params = {**_record_params(fields), "sysparm_query": query, "sysparm_limit": str(limit)}
-        response = self._http.request_json("GET", path, params=params)
-        result = response.get("result") if isinstance(response, dict) else None
-        if not isinstance(result, list):
-            raise _error(RemoteUnavailableError, "Table API answered without a result list")
-        return [record for record in result if isinstance(record, dict)]
+        return _result_list(self._http.request_json("GET", path, params=params))
 
     def _to_ticket(self, record: Mapping[str, Any]) -> ExternalTicket:
         number, sys_id = _value(record, "number"), _value(record, "sys_id")
@@ -321,6 +397,13 @@ def _description(draft: TicketDraft) -> str:
     category = f"Category: {draft.category}" if draft.category else ""
     labels = "Labels: " + ", ".join(draft.labels) if draft.labels else ""
     return draft_description(draft, category, labels)
+
+
+def _result_list(response: Any) -> list[dict[str, Any]]:
+    result = response.get("result") if isinstance(response, dict) else None
+    if not isinstance(result, list):
+        raise _error(RemoteUnavailableError, "Table API answered without a result list")
+    return [record for record in result if isinstance(record, dict)]
 
 
 def _result_object(response: Any) -> dict[str, Any]:

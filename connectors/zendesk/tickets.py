@@ -1,13 +1,15 @@
 """Zendesk Support tickets as a ``TicketSystem`` (Tickets API v2, basic auth ``{email}/token:{api_token}``).
 
-Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment`` and ``TicketStatusChange``.
+Vendor JSON stops here: callers only see ``ExternalTicket``, ``ExternalComment``, ``TicketStatusChange`` and
+``ResolvedTicket``.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 
 from connectors.errors import (
@@ -21,6 +23,7 @@ from connectors.models import (
     ExternalComment,
     ExternalTicket,
     ExternalTicketStatus,
+    ResolvedTicket,
     TicketDraft,
     TicketStatusChange,
     TicketUrgency,
@@ -33,6 +36,7 @@ from connectors.ticketing import (
     verify_webhook_signature,
     webhook_json,
 )
+from services.common.db import utcnow
 
 logger = logging.getLogger(__name__)
 
@@ -57,6 +61,14 @@ _STATUSES: Mapping[str, ExternalTicketStatus] = {
     "deleted": ExternalTicketStatus.CANCELLED,
 }
 _TICKET_ID = re.compile(r"^[1-9][0-9]{0,19}$")
+_EXPORT_PATH = "api/v2/incremental/tickets/cursor.json"
+_MAX_EXPORT_PAGE = 1000
+_EXPORT_LAG = timedelta(minutes=1)
+"""The export leaves out the last minute's changes: a later ``start_time`` could only ask for nothing."""
+_DONE: Mapping[str, ExternalTicketStatus] = {
+    "solved": ExternalTicketStatus.RESOLVED,
+    "closed": ExternalTicketStatus.CLOSED,
+}
 
 
 def map_status(status: str) -> ExternalTicketStatus:
@@ -83,6 +95,8 @@ class ZendeskTicketSystem(HttpAdapter):
     Non-idempotent writes (create, comment, solve with comment) are sent once: a timeout or 5xx there may
     have been applied, so the error goes to the caller, whose retry looks the state up first. Only 429
     is retried on those.
+
+    ``resolved_since`` is also a ``ResolvedTicketFeed`` (see its docstring); it needs an admin's token.
     """
 
     SYSTEM = SYSTEM
@@ -216,7 +230,103 @@ class ZendeskTicketSystem(HttpAdapter):
             changed_at=changed_at,
         )
 
+    def resolved_since(self, since: datetime, *, limit: int = 500) -> Iterator[list[ResolvedTicket]]:
+        """Solved and closed tickets changed at or after ``since``, in export order (oldest change first).
+
+        The cursor-based incremental ticket export (``start_time``, then ``cursor`` until
+        ``end_of_stream``; admins only, 10 requests a minute) with the ``users`` and ``metric_sets``
+        sideloads: requester and assignee in the same answer, ``resolved_at`` from ``solved_at`` (else
+        ``updated_at``). The export is keyed by change time, so a ticket solved earlier and changed since
+        (closed by an automation, say) is yielded too. The resolution text is the newest public comment
+        not by the requester (else the newest public one after the description), read with one more
+        request per ticket.
+        """
+        if since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return self._resolved_pages(since.astimezone(UTC), min(limit, _MAX_EXPORT_PAGE))
+
     # ---- internals -------------------------------------------------------------------------------
+
+    def _resolved_pages(self, since: datetime, page_size: int) -> Iterator[list[ResolvedTicket]]:
+        start = min(since, utcnow() - _EXPORT_LAG)
+        position: dict[str, str] = {"start_time": str(int(start.timestamp()))}
+        while True:
+            params = {**position, "per_page": str(page_size), "include": "users,metric_sets"}
+            page = self._http.request_json("GET", _EXPORT_PATH, params=params)
+            tickets = page.get("tickets") if isinstance(page, dict) else None
+            if not isinstance(tickets, list):
+                raise _error(RemoteUnavailableError, "incremental export answered without tickets")
+            users = {u.get("id"): u for u in page.get("users") or [] if isinstance(u, dict)}
+            solved = {
+                m.get("ticket_id"): parse_iso_time(m.get("solved_at"))
+                for m in page.get("metric_sets") or []
+                if isinstance(m, dict)
+            }
+            batch = [
+                resolved
+                for ticket in tickets
+                if isinstance(ticket, dict) and (resolved := self._to_resolved(ticket, users, solved))
+            ]
+            if batch:
+                yield batch
+            cursor = page.get("after_cursor")
+            if page.get("end_of_stream") is not False or not isinstance(cursor, str) or not cursor:
+                return
+            position = {"cursor": cursor}
+
+    def _to_resolved(
+        self,
+        ticket: Mapping[str, Any],
+        users: Mapping[Any, Mapping[str, Any]],
+        solved: Mapping[Any, datetime | None],
+    ) -> ResolvedTicket | None:
+        """The ticket as a ``ResolvedTicket``; None unless it is solved or closed."""
+        ticket_id = ticket.get("id")
+        status = _DONE.get(str(ticket.get("status") or "").lower())
+        if status is None or not isinstance(ticket_id, int) or isinstance(ticket_id, bool):
+            return None
+        resolved_at = solved.get(ticket_id) or parse_iso_time(ticket.get("updated_at"))
+        if resolved_at is None:
+            return None
+        requester = users.get(ticket.get("requester_id")) or {}
+        assignee = users.get(ticket.get("assignee_id")) or {}
+        subject, description = ticket.get("subject"), ticket.get("description")
+        return ResolvedTicket(
+            system=SYSTEM,
+            external_key=str(ticket_id),
+            url=f"{self._base_url}/agent/tickets/{ticket_id}",
+            title=subject if isinstance(subject, str) else "",
+            description=description if isinstance(description, str) else "",
+            resolution=self._last_agent_comment(ticket_id, ticket.get("requester_id")),
+            category=_category(ticket.get("tags")),
+            requester_email=_text(requester.get("email")),
+            requester_name=_text(requester.get("name")),
+            assignee_name=_text(assignee.get("name")),
+            resolved_at=resolved_at,
+            updated_at=parse_iso_time(ticket.get("updated_at")),
+            status=status,
+        )
+
+    def _last_agent_comment(self, ticket_id: int, requester_id: Any) -> str:
+        """The newest public comment not by the requester, else the newest public one, leaving out the
+        first comment (the description); '' when none. Reads the newest 100 comments."""
+        page = self._http.request_json(
+            "GET", f"{_TICKETS_PATH}/{ticket_id}/comments", params={"sort_order": "desc", "per_page": "100"}
+        )
+        comments = page.get("comments") if isinstance(page, dict) else None
+        listed = [c for c in comments if isinstance(c, dict)] if isinstance(comments, list) else []
+        if isinstance(page, dict) and not page.get("next_page"):
+            listed = listed[:-1]  # the oldest comment is the ticket's description
+        public = [
+            (comment.get("author_id"), comment["body"].strip())
+            for comment in listed
+            if comment.get("public") is True and isinstance(comment.get("body"), str)
+        ]
+        by_others = [text for author, text in public if text and author != requester_id]
+        by_anyone = [text for _, text in public if text]
+        return next(iter(by_others or by_anyone), "")
 
     def _ticket(self, external_key: str) -> dict[str, Any]:
         _check_ticket_id(external_key)
@@ -270,6 +380,18 @@ def _check_ticket_id(key: str) -> None:
 def _tag(text: str) -> str:
     """Zendesk tags are lowercase words: whitespace and punctuation other than - and _ become _."""
     return re.sub(r"[^\w-]+", "_", text.strip().lower()).strip("_")[:80]
+
+
+def _category(tags: Any) -> str | None:
+    """The category ``create_ticket`` records as a ``category-<name>`` tag, if any."""
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, str) and tag.startswith("category-") and tag != "category-":
+            return tag.removeprefix("category-")
+    return None
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
 
 
 def _ticket_object(response: Any) -> dict[str, Any]:

@@ -16,16 +16,20 @@ def generate_articles() -> dict[str, Any]:
     """Beat (nightly): draft articles from newly resolved tickets into the review queue."""
     from connectors.registry import build_llm
     from knowledge.index import open_knowledge_index
+    from services.articles.itsm_import import import_from_itsm
     from services.articles.pipeline import generate_drafts
     from services.automations.context import get_automation_context
     from services.common.config import get_settings
 
     settings = get_settings()
+    ctx = get_automation_context()
+    imported = import_from_itsm(ctx.session_factory, ctx.tickets)
     index = open_knowledge_index(settings)
     report = generate_drafts(
-        get_automation_context().session_factory,
+        ctx.session_factory,
         embedder=index.embedder,
         retriever=index.retriever(),
         llm=build_llm(settings.llm),
     )
-    return {k: v for k, v in asdict(report).items() if k != "covered"} | {"covered": len(report.covered)}
+    summary = {k: v for k, v in asdict(report).items() if k != "covered"}
+    return summary | {"covered": len(report.covered), "imported": imported}

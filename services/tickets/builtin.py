@@ -2,17 +2,19 @@
 
 Tickets are keyed ``HD-<id>``. The idempotency key lives in the unique ``tickets.idempotency_key``
 column, so a replayed or concurrent create finds the first ticket instead of inserting a second row.
-Every method opens its own short session; none is held across calls.
+Every method opens its own short session; none is held across calls (nor across the feed's batches).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
+from collections.abc import Iterator
+from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.orm import Session, selectinload, sessionmaker
 
 from connectors.errors import RemoteNotFoundError, RemoteRejectedError
 from connectors.http import connector_error
@@ -20,6 +22,7 @@ from connectors.models import (
     ExternalComment,
     ExternalTicket,
     ExternalTicketStatus,
+    ResolvedTicket,
     TicketDraft,
     TicketStatusChange,
 )
@@ -36,10 +39,12 @@ _MAX_IDEMPOTENCY_KEY = 200  # tickets.idempotency_key is VARCHAR(200)
 _MAX_CATEGORY = 200  # tickets.category is VARCHAR(200)
 _TERMINAL = (TicketStatus.RESOLVED, TicketStatus.CLOSED, TicketStatus.CANCELLED)
 """Statuses ``resolve_ticket`` leaves alone."""
+_DONE = (TicketStatus.RESOLVED, TicketStatus.CLOSED)
 
 
 class BuiltinTicketSystem:
-    """``TicketSystem`` over our own database; ``public_url`` is the web app's base URL for ticket links."""
+    """``TicketSystem`` (and ``ResolvedTicketFeed``) over our own database; ``public_url`` is the web app's
+    base URL for ticket links."""
 
     def __init__(self, session_factory: sessionmaker[Session], *, public_url: str) -> None:
         self._sessions = session_factory
@@ -148,6 +153,65 @@ class BuiltinTicketSystem:
         """The built-in system sends no webhooks: always ``RemoteRejectedError``."""
         raise connector_error(
             RemoteRejectedError, SYSTEM, "the built-in ticket system has no status webhooks"
+        )
+
+    def resolved_since(self, since: datetime, *, limit: int = 500) -> Iterator[list[ResolvedTicket]]:
+        """Built-in tickets resolved or closed with ``resolved_at`` at or after ``since``, oldest first.
+
+        Pages by (``resolved_at``, id) in one short session each. The resolution is ``resolution_text``,
+        else the newest public comment. (The article pipeline reads these rows directly.)
+        """
+        if since.utcoffset() is None:
+            raise ValueError("since must be timezone-aware")
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        return self._resolved_pages(since, limit)
+
+    def _resolved_pages(self, since: datetime, limit: int) -> Iterator[list[ResolvedTicket]]:
+        query = (
+            select(Ticket)
+            .options(
+                selectinload(Ticket.requester), selectinload(Ticket.assignee), selectinload(Ticket.comments)
+            )
+            .where(
+                Ticket.system == TicketSystemKind.BUILTIN,
+                Ticket.status.in_(_DONE),
+                Ticket.resolved_at >= since,
+            )
+            .order_by(Ticket.resolved_at, Ticket.id)
+            .limit(limit)
+        )
+        page = query
+        while True:
+            with session_scope(self._sessions) as session:
+                rows = session.scalars(page).all()
+                batch = [self._to_resolved(ticket) for ticket in rows]
+            if batch:
+                yield batch
+            if len(rows) < limit:
+                return
+            last_at, last_id = rows[-1].resolved_at, rows[-1].id
+            page = query.where(
+                or_(Ticket.resolved_at > last_at, and_(Ticket.resolved_at == last_at, Ticket.id > last_id))
+            )
+
+    def _to_resolved(self, ticket: Ticket) -> ResolvedTicket:
+        assert ticket.resolved_at is not None  # selected by it
+        public = [c.body for c in ticket.comments if not c.is_internal and c.body.strip()]
+        return ResolvedTicket(
+            system=SYSTEM,
+            external_key=ticket.external_key,
+            url=ticket.url or self._url(ticket.external_key),
+            title=ticket.title,
+            description=ticket.description,
+            resolution=ticket.resolution_text or (public[-1] if public else ""),
+            category=ticket.category,
+            requester_email=ticket.requester.email,
+            requester_name=ticket.requester.display_name,
+            assignee_name=ticket.assignee.display_name if ticket.assignee else None,
+            resolved_at=ticket.resolved_at,
+            updated_at=ticket.updated_at,
+            status=ExternalTicketStatus(ticket.status.value),
         )
 
     def _url(self, external_key: str) -> str:

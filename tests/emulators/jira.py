@@ -12,22 +12,30 @@ Three workflows: ``service_desk`` (Jira Service Management: To Do, In Progress, 
 Resolved, Closed, Canceled; "Resolve this issue" and "Cancel request" have a screen with Resolution;
 ``sd.public.comment`` makes comments internal), ``simple`` (To Do, In Progress, Done; no screens, no
 resolution; comments are always public) and ``no_resolve`` (only "Decline"). The JQL subset is
-``field = value`` clauses joined by ``AND`` (fields project, key, labels, status) and one ``ORDER BY``;
-anything else answers 400, as does an unbounded query. Search results are immediately consistent,
-unlike Jira's.
+``field = value`` clauses (fields project, key, labels, status, statusCategory) and ``resolved >= "date"``
+joined by ``AND``, and one ``ORDER BY`` (created, key, id, resolved); anything else answers 400, as does an
+unbounded query. As on Jira, a date literal (``yyyy/MM/dd HH:mm``, ``yyyy-MM-dd HH:mm`` or a bare date) is
+read in the API user's profile time zone, here UTC-8 (``user_utc_offset``). Search pages follow
+``nextPageToken``. Search results are immediately consistent, unlike Jira's. Entering a done-category
+status sets ``resolutiondate``; leaving it clears it. ``GET .../comment`` lists comments (``orderBy``
+``created`` / ``-created``, ``startAt``, ``maxResults``) with their author and ``jsdPublic``.
 
 Test control: ``GET /_state`` lists the issues; ``POST /_status`` ``{"key", "status"}`` moves an issue to a
-status by name.
+status by name; ``POST /_issue`` stores an issue as an agent would in Jira itself (``summary``,
+``description`` as text, ``status`` and ``resolution`` names, ``resolutiondate`` / ``updated`` in Jira's
+format, ``reporter`` / ``assignee`` user objects, ``labels``, ``comments`` ``[{"text", "public",
+"author", "created"}]``) and returns its key.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import itertools
 import re
 import threading
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -36,6 +44,8 @@ from fastapi.responses import JSONResponse, Response
 from tests.emulators.harness import EmulatorState, build_emulator_app
 
 _RESOLUTIONS = ({"id": "10000", "name": "Done"}, {"id": "10001", "name": "Won't Do"})
+API_USER = {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Deskpilot", "active": True}
+_JIRA_TIME = "%Y-%m-%dT%H:%M:%S.%f%z"
 _CATEGORIES = {
     "new": {"id": 2, "key": "new", "colorName": "blue-gray", "name": "To Do"},
     "indeterminate": {"id": 4, "key": "indeterminate", "colorName": "yellow", "name": "In Progress"},
@@ -105,6 +115,7 @@ class _Comment:
     public: bool
     created: str
     properties: dict[str, Any]
+    author: dict[str, Any] = field(default_factory=lambda: dict(API_USER))
 
 
 @dataclass
@@ -122,6 +133,9 @@ class _Issue:
     updated: str
     properties: dict[str, Any] = field(default_factory=dict)
     resolution: str | None = None
+    resolutiondate: str | None = None
+    reporter: dict[str, Any] | None = None
+    assignee: dict[str, Any] | None = None
     comments: list[_Comment] = field(default_factory=list)
 
 
@@ -133,6 +147,7 @@ def build_app(
     workflow: str = "service_desk",
     issue_types: tuple[str, ...] = ("Task", "Service Request"),
     priorities: tuple[str, ...] = ("Highest", "High", "Medium", "Low", "Lowest"),
+    user_utc_offset: timedelta = timedelta(hours=-8),
 ) -> tuple[FastAPI, EmulatorState]:
     """A Jira site with one project; basic auth ``email:api_token``."""
     app, state = build_emulator_app("jira")
@@ -162,6 +177,9 @@ def build_app(
             "labels": list(issue.labels),
             "status": _render_status(status, base),
             "resolution": _render_resolution(issue.resolution),
+            "resolutiondate": issue.resolutiondate,
+            "reporter": issue.reporter,
+            "assignee": issue.assignee,
             "created": issue.created,
             "updated": issue.updated,
         }
@@ -176,6 +194,27 @@ def build_app(
         if properties:
             rendered["properties"] = {k: issue.properties[k] for k in properties if k in issue.properties}
         return rendered
+
+    def move(issue: _Issue, status_id: str, resolution: str | None, now: str) -> None:
+        """Set the status; entering the done category stamps ``resolutiondate``, leaving it clears both."""
+        was_done = status_by_id[issue.status_id].category == "done"
+        done = status_by_id[status_id].category == "done"
+        issue.status_id = status_id
+        issue.resolution = resolution if done else None
+        issue.resolutiondate = (issue.resolutiondate if was_done else now) if done else None
+        issue.updated = now
+
+    def render_comment(comment: _Comment, issue: _Issue, base: str) -> dict[str, Any]:
+        return {
+            "self": f"{base}/rest/api/3/issue/{issue.id}/comment/{comment.id}",
+            "id": comment.id,
+            "author": comment.author,
+            "body": comment.body,
+            "updateAuthor": comment.author,
+            "created": comment.created,
+            "updated": comment.created,
+            "jsdPublic": comment.public,
+        }
 
     def available(issue: _Issue) -> list[_Transition]:
         done = status_by_id[issue.status_id].category == "done"
@@ -212,10 +251,46 @@ def build_app(
             target = next((s for s in statuses if s.name == payload.get("status")), None)
             if issue is None or target is None:
                 return JSONResponse({"error": "unknown issue or status"}, status_code=404)
-            issue.status_id = target.id
-            issue.resolution = "Done" if target.category == "done" else None
-            issue.updated = _now()
+            move(issue, target.id, "Done", _now())
         return JSONResponse({"ok": True})
+
+    @app.post("/_issue")
+    async def seed_issue(request: Request) -> JSONResponse:
+        payload = await request.json()
+        with lock:
+            now = _now()
+            status = next(s for s in statuses if s.name == payload.get("status", statuses[0].name))
+            done = status.category == "done"
+            issue = _Issue(
+                id=next(ids),
+                key=f"{project_key}-{next(numbers)}",
+                project=project_key,
+                issue_type=issue_types[0],
+                summary=payload.get("summary", "Seeded issue"),
+                description=_adf(payload["description"]) if payload.get("description") else None,
+                priority=None,
+                labels=list(payload.get("labels", [])),
+                status_id=status.id,
+                created=payload.get("created", now),
+                updated=payload.get("updated", now),
+                resolution=payload.get("resolution", "Done") if done else None,
+                resolutiondate=payload.get("resolutiondate", now) if done else None,
+                reporter=payload.get("reporter"),
+                assignee=payload.get("assignee"),
+            )
+            for comment in payload.get("comments", []):
+                issue.comments.append(
+                    _Comment(
+                        str(next(comment_ids)),
+                        _adf(comment["text"]),
+                        comment.get("public", True),
+                        comment.get("created", now),
+                        {},
+                        comment.get("author", dict(API_USER)),
+                    )
+                )
+            issues[issue.key] = issue
+        return JSONResponse({"key": issue.key})
 
     @app.post("/rest/api/3/issue")
     async def create_issue(request: Request) -> JSONResponse:
@@ -278,6 +353,7 @@ def build_app(
                 created=now,
                 updated=now,
                 properties={p["key"]: p["value"] for p in properties},
+                reporter=dict(API_USER),
             )
             issues[issue.key] = issue
         base = _base(request)
@@ -322,24 +398,29 @@ def build_app(
             comment = _Comment(str(next(comment_ids)), body["body"], public, _now(), properties)
             issue.comments.append(comment)
             issue.updated = comment.created
-        base = _base(request)
-        return JSONResponse(
-            {
-                "self": f"{base}/rest/api/3/issue/{issue.id}/comment/{comment.id}",
-                "id": comment.id,
-                "author": {
-                    "accountId": "5b10ac8d82e05b22cc7d4ef5",
-                    "displayName": "Deskpilot",
-                    "active": True,
-                },
-                "body": comment.body,
-                "updateAuthor": {"accountId": "5b10ac8d82e05b22cc7d4ef5", "displayName": "Deskpilot"},
-                "created": comment.created,
-                "updated": comment.created,
-                "jsdPublic": comment.public,
-            },
-            status_code=201,
-        )
+        return JSONResponse(render_comment(comment, issue, _base(request)), status_code=201)
+
+    @app.get("/rest/api/3/issue/{ref}/comment")
+    def list_comments(ref: str, request: Request) -> JSONResponse:
+        if not authenticated(request):
+            return _unauthorized()
+        params = request.query_params
+        order = params.get("orderBy", "created")
+        if order not in ("created", "+created", "-created"):
+            return _errors(400, messages=[f"Invalid orderBy value: {order}"])
+        try:
+            start, limit = int(params.get("startAt", "0")), int(params.get("maxResults", "100"))
+        except ValueError:
+            return _errors(400, messages=["startAt and maxResults must be numbers"])
+        with lock:
+            issue = find(ref)
+            if issue is None:
+                return _not_found()
+            ordered = sorted(
+                issue.comments, key=lambda c: (c.created, int(c.id)), reverse=order == "-created"
+            )
+            page = [render_comment(c, issue, _base(request)) for c in ordered[start : start + limit]]
+        return JSONResponse({"comments": page, "startAt": start, "maxResults": limit, "total": len(ordered)})
 
     @app.get("/rest/api/3/issue/{ref}/transitions")
     def get_transitions(ref: str, request: Request) -> JSONResponse:
@@ -406,14 +487,11 @@ def build_app(
             if problems:
                 return _errors(400, errors=problems)
             now = _now()
-            issue.status_id = transition.to
-            target_done = status_by_id[transition.to].category == "done"
-            issue.resolution = resolution["name"] if target_done and isinstance(resolution, dict) else None
+            move(issue, transition.to, resolution["name"] if isinstance(resolution, dict) else None, now)
             for operation in comments if isinstance(comments, list) else []:
                 added = operation.get("add") if isinstance(operation, dict) else None
                 if isinstance(added, dict) and _is_adf(added.get("body")):
                     issue.comments.append(_Comment(str(next(comment_ids)), added["body"], True, now, {}))
-            issue.updated = now
         return Response(status_code=204)
 
     @app.post("/rest/api/3/search/jql")
@@ -424,7 +502,12 @@ def build_app(
         if not isinstance(body, dict):
             return _errors(400, messages=["Invalid request payload. Refer to the REST API documentation."])
         return search(
-            request, body.get("jql"), body.get("fields"), body.get("properties"), body.get("maxResults")
+            request,
+            body.get("jql"),
+            body.get("fields"),
+            body.get("properties"),
+            body.get("maxResults"),
+            body.get("nextPageToken"),
         )
 
     @app.get("/rest/api/3/search/jql")
@@ -438,9 +521,12 @@ def build_app(
             _csv(params.get("fields")),
             _csv(params.get("properties")),
             params.get("maxResults"),
+            params.get("nextPageToken"),
         )
 
-    def search(request: Request, jql: Any, fields: Any, properties: Any, max_results: Any) -> JSONResponse:
+    def search(
+        request: Request, jql: Any, fields: Any, properties: Any, max_results: Any, page_token: Any
+    ) -> JSONResponse:
         if not isinstance(jql, str) or not jql.strip():
             return _errors(
                 400,
@@ -450,8 +536,9 @@ def build_app(
                 ],
             )
         try:
-            clauses, order = _parse_jql(jql)
+            clauses, order = _parse_jql(jql, user_utc_offset)
             limit = int(max_results) if max_results is not None else 50
+            start = _page_start(page_token)
         except ValueError as exc:
             return _errors(400, messages=[str(exc)])
         wanted_fields = fields if isinstance(fields, list) else ["id"]
@@ -463,12 +550,17 @@ def build_app(
                 issue for issue in issues.values() if all(_matches(issue, c, status_by_id) for c in clauses)
             ]
             if order is not None:
-                matches.sort(key=lambda issue: issue.id, reverse=order == "DESC")
+                by_resolution = order[0] == "resolved"
+                matches.sort(
+                    key=lambda issue: (_time(issue.resolutiondate) if by_resolution else _EPOCH, issue.id),
+                    reverse=order[1] == "DESC",
+                )
             base = _base(request)
-            page = [render(issue, base, wanted_fields, wanted_properties) for issue in matches[:limit]]
-        response: dict[str, Any] = {"issues": page, "isLast": len(matches) <= limit}
-        if len(matches) > limit:
-            response["nextPageToken"] = base64.b64encode(str(limit).encode()).decode()
+            end = start + limit
+            page = [render(issue, base, wanted_fields, wanted_properties) for issue in matches[start:end]]
+        response: dict[str, Any] = {"issues": page, "isLast": len(matches) <= end}
+        if len(matches) > end:
+            response["nextPageToken"] = base64.b64encode(str(end).encode()).decode()
         return JSONResponse(response)
 
     @app.get("/rest/api/3/search")
@@ -500,42 +592,93 @@ def _screen_fields(transition: _Transition) -> dict[str, Any]:
     }
 
 
-_CLAUSE = re.compile(r'^\s*(?P<field>[a-zA-Z]+)\s*=\s*(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))\s*$')
-_JQL_FIELDS = {"project", "key", "labels", "status"}
+_CLAUSE = re.compile(
+    r'^\s*(?P<field>[a-zA-Z]+)\s*(?P<op>>=|=)\s*(?:"(?P<quoted>[^"]*)"|(?P<bare>[^\s"]+))\s*$'
+)
+_JQL_FIELDS = {"project", "key", "labels", "status", "statuscategory"}
+_DATE_FIELDS = {"resolved": "resolved", "resolutiondate": "resolved"}
+_ORDER_FIELDS = {
+    "created": "id",
+    "key": "id",
+    "id": "id",
+    "resolved": "resolved",
+    "resolutiondate": "resolved",
+}
+_JQL_DATE_FORMATS = ("%Y/%m/%d %H:%M", "%Y-%m-%d %H:%M", "%Y/%m/%d", "%Y-%m-%d")
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
+Clause = tuple[str, str, Any]
+"""(field, operator, value): a string, or an aware datetime for a date comparison."""
 
 
-def _parse_jql(jql: str) -> tuple[list[tuple[str, str]], str | None]:
-    """Clauses and ORDER BY direction of the supported subset; ValueError outside it."""
-    order: str | None = None
+def _parse_jql(jql: str, user_utc_offset: timedelta) -> tuple[list[Clause], tuple[str, str] | None]:
+    """Clauses and ORDER BY (field, direction) of the supported subset; ValueError outside it."""
+    order: tuple[str, str] | None = None
     match = re.search(r"\s+ORDER\s+BY\s+(?P<field>\w+)(?:\s+(?P<dir>ASC|DESC))?\s*$", jql, re.IGNORECASE)
     if match:
-        if match["field"].lower() not in {"created", "key", "id"}:
+        if match["field"].lower() not in _ORDER_FIELDS:
             raise ValueError(f"Error in the JQL Query: cannot order by '{match['field']}'.")
-        order = (match["dir"] or "ASC").upper()
+        order = (_ORDER_FIELDS[match["field"].lower()], (match["dir"] or "ASC").upper())
         jql = jql[: match.start()]
-    clauses: list[tuple[str, str]] = []
+    clauses: list[Clause] = []
     for part in re.split(r"\s+AND\s+", jql.strip(), flags=re.IGNORECASE):
         clause = _CLAUSE.match(part)
         if clause is None:
             raise ValueError(f"Error in the JQL Query: the emulator cannot parse {part.strip()!r}.")
-        name = clause["field"].lower()
-        if name not in _JQL_FIELDS:
+        name, op = clause["field"].lower(), clause["op"]
+        value = clause["quoted"] if clause["quoted"] is not None else clause["bare"]
+        if op == ">=" and name in _DATE_FIELDS:
+            clauses.append((_DATE_FIELDS[name], op, _jql_date(value, user_utc_offset)))
+        elif op == "=" and name in _JQL_FIELDS:
+            clauses.append((name, op, value))
+        else:
             raise ValueError(
                 f"Field '{clause['field']}' does not exist or you do not have permission to view it."
             )
-        clauses.append((name, clause["quoted"] if clause["quoted"] is not None else clause["bare"]))
     return clauses, order
 
 
-def _matches(issue: _Issue, clause: tuple[str, str], status_by_id: dict[str, _Status]) -> bool:
-    name, value = clause
+def _jql_date(value: str, user_utc_offset: timedelta) -> datetime:
+    """A JQL date literal, read in the user's time zone, as an aware UTC datetime."""
+    for pattern in _JQL_DATE_FORMATS:
+        try:
+            local = datetime.strptime(value, pattern)
+        except ValueError:
+            continue
+        return (local - user_utc_offset).replace(tzinfo=UTC)
+    raise ValueError(f"Date value '{value}' for field 'resolved' is invalid.")
+
+
+def _matches(issue: _Issue, clause: Clause, status_by_id: dict[str, _Status]) -> bool:
+    name, _, value = clause
+    if name == "resolved":
+        return issue.resolutiondate is not None and _time(issue.resolutiondate) >= value
+    text = str(value)
     if name == "project":
-        return issue.project == value
+        return issue.project == text
     if name == "key":
-        return issue.key == value
+        return issue.key == text
     if name == "labels":
-        return value in issue.labels
-    return status_by_id[issue.status_id].name.lower() == value.lower()
+        return text in issue.labels
+    status = status_by_id[issue.status_id]
+    if name == "statuscategory":
+        category = _CATEGORIES[status.category]
+        return text.lower() in (str(category["name"]).lower(), str(category["key"]))
+    return status.name.lower() == text.lower()
+
+
+def _page_start(token: Any) -> int:
+    """The offset a ``nextPageToken`` of this emulator stands for (0 without one)."""
+    if token is None or token == "":
+        return 0
+    try:
+        return int(base64.b64decode(str(token), validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise ValueError("The provided next page token is invalid or expired.") from None
+
+
+def _time(value: str | None) -> datetime:
+    return datetime.strptime(value, _JIRA_TIME) if value else _EPOCH
 
 
 def _render_status(status: _Status, base: str) -> dict[str, Any]:
@@ -553,6 +696,15 @@ def _render_status(status: _Status, base: str) -> dict[str, Any]:
 def _render_resolution(name: str | None) -> dict[str, Any] | None:
     found = next((r for r in _RESOLUTIONS if r["name"] == name), None)
     return dict(found) if found else None
+
+
+def _adf(text: str) -> dict[str, Any]:
+    paragraphs = [block for block in text.split("\n\n") if block]
+    return {
+        "type": "doc",
+        "version": 1,
+        "content": [{"type": "paragraph", "content": [{"type": "text", "text": p}]} for p in paragraphs],
+    }
 
 
 def _is_adf(value: Any) -> bool:

@@ -10,12 +10,18 @@ without close code and notes fails the out-of-box data policy (403 "Operation Fa
 Behaviour of a real instance that the emulator keeps: ``comments`` and ``work_notes`` are journal fields
 (a write appends a ``sys_journal_field`` row, reads return ""), display values of times are in the
 integration user's timezone (here UTC-8) while stored values are UTC, reference fields show the
-referenced record's display value. Unlike a real instance, which drops an invalid query condition and
+referenced record's display value, and ``sysparm_fields`` may dot-walk a reference (``caller_id.email``).
+Entering state Resolved or Closed from another state sets ``resolved_at``; leaving both clears it (as the
+out-of-box business rules do). Unlike a real instance, which drops an invalid query condition and
 returns every row, this emulator answers 400 so that a broken query fails the test. The encoded-query
-subset is ``field=value`` / ``field!=value`` joined by ``^`` plus ``ORDERBY`` / ``ORDERBYDESC``.
+subset is ``field=value`` / ``!=`` / ``IN`` (comma list) / ``>=`` / ``>`` / ``<=`` / ``<`` (string order,
+which is time order for stored UTC times; an empty value never matches an ordering) joined by ``^``, plus
+``ORDERBY`` / ``ORDERBYDESC``; ``sysparm_offset`` pages.
 
 Test control: ``GET /_state`` lists incidents with their journal; ``POST /_status`` ``{"key", "status"}``
-sets an incident's state (filling close code and notes when the state needs them).
+sets an incident's state (filling close code and notes when the state needs them); ``POST /_incident``
+stores an incident as an agent would in the instance itself (any incident fields, stored UTC times as
+``YYYY-MM-DD HH:MM:SS``, ``"comments": [text, ...]`` as journal entries) and returns its number.
 """
 
 from __future__ import annotations
@@ -46,6 +52,16 @@ _STATE_LABELS = {
     "8": "Canceled",
 }
 _LEVEL_LABELS = {"1": "1 - High", "2": "2 - Medium", "3": "3 - Low"}
+_CATEGORY_LABELS = {
+    "inquiry": "Inquiry / Help",
+    "software": "Software",
+    "hardware": "Hardware",
+    "network": "Network",
+    "database": "Database",
+}
+_TIMES = ("sys_created_on", "sys_updated_on", "resolved_at")
+_REFERENCES = {"caller_id": "sys_user", "assigned_to": "sys_user"}
+_DONE_STATES = ("6", "7")
 _PRIORITY_LABELS = {
     "1": "1 - Critical",
     "2": "2 - High",
@@ -63,6 +79,8 @@ _INCIDENT_FIELDS = (
     "impact",
     "priority",
     "caller_id",
+    "assigned_to",
+    "category",
     "correlation_id",
     "correlation_display",
     "close_code",
@@ -70,6 +88,7 @@ _INCIDENT_FIELDS = (
     "comments",
     "work_notes",
     "active",
+    "resolved_at",
     "sys_created_on",
     "sys_updated_on",
     "sys_created_by",
@@ -82,6 +101,8 @@ _WRITABLE = {
     "urgency",
     "impact",
     "caller_id",
+    "assigned_to",
+    "category",
     "correlation_id",
     "correlation_display",
     "close_code",
@@ -89,7 +110,7 @@ _WRITABLE = {
 }
 _USER_FIELDS = ("sys_id", "user_name", "name", "email", "active")
 _JOURNAL_FIELDS = ("sys_id", "element_id", "element", "name", "value", "sys_created_on", "sys_created_by")
-_CONDITION = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*)(?P<op>!=|=)(?P<value>.*)$", re.DOTALL)
+_CONDITION = re.compile(r"^(?P<field>[a-z_][a-z0-9_.]*)(?P<op>!=|>=|<=|IN|=|>|<)(?P<value>.*)$", re.DOTALL)
 
 Record = dict[str, str]
 
@@ -108,6 +129,7 @@ class UserSeed:
 DEFAULT_USERS = (
     UserSeed("5137153cc611227c000bbd1bd8cd2005", "ada.lovelace", "Ada Lovelace", "Ada@Example.com"),
     UserSeed("62826bf03710200044e0bfc8bcbe5df1", "old.account", "Old Account", "gone@example.com", False),
+    UserSeed("46d44a23a9fe19810012d100cca80666", "beth.anglin", "Beth Anglin", "beth.anglin@example.com"),
 )
 
 
@@ -147,9 +169,14 @@ def build_app(
     }
     columns = {"incident": _INCIDENT_FIELDS, "sys_user": _USER_FIELDS, "sys_journal_field": _JOURNAL_FIELDS}
 
+    def referenced(field: str, sys_id: str) -> Record | None:
+        return (
+            next((r for r in tables[_REFERENCES[field]] if r["sys_id"] == sys_id), None) if sys_id else None
+        )
+
     def display(table: str, record: Record, field: str) -> str:
         value = record.get(field, "")
-        if field in ("sys_created_on", "sys_updated_on") and value:
+        if field in _TIMES and value:
             return (datetime.strptime(value, _GLIDE_TIME) + _USER_OFFSET).strftime(_GLIDE_TIME)
         if table == "incident":
             if field == "state":
@@ -158,12 +185,23 @@ def build_app(
                 return _LEVEL_LABELS.get(value, value)
             if field == "priority":
                 return _PRIORITY_LABELS.get(value, value)
-            if field == "caller_id":
-                caller = next((u for u in tables["sys_user"] if u["sys_id"] == value), None)
-                return caller["name"] if caller else ""
+            if field == "category":
+                return _CATEGORY_LABELS.get(value, value)
+            if field in _REFERENCES:
+                target = referenced(field, value)
+                return target["name"] if target else ""
             if field in ("comments", "work_notes"):
                 return ""
         return value
+
+    def dot_walk(table: str, record: Record, field: str) -> tuple[str, str] | None:
+        """(value, display value) of ``reference.field``, or None when the path is not a known one."""
+        reference, _, leaf = field.partition(".")
+        if table != "incident" or reference not in _REFERENCES or leaf not in columns[_REFERENCES[reference]]:
+            return None
+        target = referenced(reference, record.get(reference, ""))
+        value = target.get(leaf, "") if target else ""
+        return value, value
 
     def render(table: str, record: Record, params: Any, base: str) -> dict[str, Any]:
         wanted = _csv(params.get("sysparm_fields")) or list(columns[table])
@@ -171,11 +209,15 @@ def build_app(
         no_links = (params.get("sysparm_exclude_reference_link") or "false").lower() == "true"
         rendered: dict[str, Any] = {}
         for field in wanted:
-            if field not in columns[table]:
+            walked = dot_walk(table, record, field) if "." in field else None
+            if walked is not None:
+                value, shown = walked
+            elif field in columns[table]:
+                value = "" if field in ("comments", "work_notes") else record.get(field, "")
+                shown = display(table, record, field)
+            else:
                 continue  # unknown fields in sysparm_fields are ignored
-            value = "" if field in ("comments", "work_notes") else record.get(field, "")
-            shown = display(table, record, field)
-            link = f"{base}/api/now/table/sys_user/{value}" if field == "caller_id" and value else None
+            link = f"{base}/api/now/table/sys_user/{value}" if field in _REFERENCES and value else None
             if mode == "all":
                 pair: dict[str, Any] = {"display_value": shown, "value": value}
                 if link and not no_links:
@@ -222,6 +264,10 @@ def build_app(
             )
         updated["priority"] = _priority(updated.get("urgency", "3"), updated.get("impact", "3"))
         updated["active"] = "false" if updated.get("state") in ("6", "7", "8") else "true"
+        if updated.get("state") not in _DONE_STATES:
+            updated["resolved_at"] = ""
+        elif incident.get("state") not in _DONE_STATES or not updated.get("resolved_at"):
+            updated["resolved_at"] = now
         updated["sys_updated_on"] = now
         updated["sys_updated_by"] = user
         incident.update(updated)
@@ -262,6 +308,30 @@ def build_app(
             apply(incident, changes, _now())
         return JSONResponse({"ok": True})
 
+    @app.post("/_incident")
+    async def seed_incident(request: Request) -> JSONResponse:
+        payload = await request.json()
+        with lock:
+            now = _now()
+            incident: Record = {
+                "sys_id": uuid.uuid4().hex,
+                "number": f"INC{next(numbers):07d}",
+                "state": "1",
+                "urgency": "3",
+                "impact": "3",
+                "sys_created_on": now,
+                "sys_updated_on": now,
+                "sys_created_by": "admin",
+                "sys_updated_by": "admin",
+            }
+            incident |= {k: str(v) for k, v in payload.items() if k in _INCIDENT_FIELDS and k != "comments"}
+            incident["priority"] = _priority(incident["urgency"], incident["impact"])
+            incident["active"] = "false" if incident["state"] in ("6", "7", "8") else "true"
+            for text in payload.get("comments", []):
+                journal(incident, "comments", text, incident["sys_updated_on"])
+            tables["incident"].append(incident)
+        return JSONResponse({"number": incident["number"], "sys_id": incident["sys_id"]})
+
     @app.get("/api/now/table/{table}")
     def list_records(table: str, request: Request) -> JSONResponse:
         if not authorized(request):
@@ -273,8 +343,9 @@ def build_app(
         params = request.query_params
         try:
             limit = int(params.get("sysparm_limit", "10000"))
-            if limit < 1:
-                raise ValueError("sysparm_limit must be positive")
+            offset = int(params.get("sysparm_offset", "0"))
+            if limit < 1 or offset < 0:
+                raise ValueError("sysparm_limit must be positive and sysparm_offset not negative")
             predicate, order = _parse_query(params.get("sysparm_query", ""), columns[table])
         except (ValueError, QueryError) as exc:
             return _error(400, "Invalid query", str(exc))
@@ -282,7 +353,8 @@ def build_app(
             matches = [record for record in tables[table] if predicate(record)]
             for field, descending in reversed(order):
                 matches.sort(key=lambda record: record.get(field, ""), reverse=descending)
-            body = [render(table, record, params, _base(request)) for record in matches[:limit]]
+            page = matches[offset : offset + limit]
+            body = [render(table, record, params, _base(request)) for record in page]
         return JSONResponse({"result": body}, headers={"X-Total-Count": str(len(matches))})
 
     @app.get("/api/now/table/{table}/{sys_id}")
@@ -383,9 +455,24 @@ def _parse_query(
 
 def _check(field: str, op: str, value: str) -> Callable[[Record], bool]:
     # String comparisons are case-insensitive, as on the default database collation.
+    wanted = value.casefold()
     if op == "=":
-        return lambda record: record.get(field, "").casefold() == value.casefold()
-    return lambda record: record.get(field, "").casefold() != value.casefold()
+        return lambda record: record.get(field, "").casefold() == wanted
+    if op == "!=":
+        return lambda record: record.get(field, "").casefold() != wanted
+    if op == "IN":
+        choices = {choice.strip() for choice in wanted.split(",")}
+        return lambda record: record.get(field, "").casefold() in choices
+    compare = _ORDERINGS[op]
+    return lambda record: bool(record.get(field, "")) and compare(record.get(field, "").casefold(), wanted)
+
+
+_ORDERINGS: dict[str, Callable[[str, str], bool]] = {
+    ">=": lambda a, b: a >= b,
+    ">": lambda a, b: a > b,
+    "<=": lambda a, b: a <= b,
+    "<": lambda a, b: a < b,
+}
 
 
 def _csv(value: str | None) -> list[str]:

@@ -1,4 +1,5 @@
-"""Zendesk Support Tickets API emulator: create, list (``external_id``), show, update, ``users/me``.
+"""Zendesk Support Tickets API emulator: create, list (``external_id``), show, update, comments, ``users/me``,
+and the cursor-based incremental ticket export.
 
 Follows Zendesk's public reference: ``{"ticket": {...}}`` request and response roots, 201 on create, the
 first ``comment`` becoming the description, ``requester {name, email}`` creating the end user when new,
@@ -10,8 +11,19 @@ errors", "details": {field: [{"description": ...}]}}``. Native business rules ke
 cannot be updated, a ticket cannot be solved without an assignee ("auto assign upon solve" off), and a
 new ticket becomes open when assigned.
 
+``GET /api/v2/tickets/{id}/comments`` lists comments (``sort_order`` asc/desc, ``per_page`` up to 100,
+``page``; ``next_page`` is a URL or null). ``GET /api/v2/incremental/tickets/cursor.json`` takes
+``start_time`` (epoch seconds) or ``cursor``, ``per_page`` (up to 1000) and ``include`` (``users``,
+``metric_sets``, whose ``solved_at`` is the last time the ticket was solved); it answers ``tickets`` in
+``generated_timestamp`` order with ``after_cursor`` / ``after_url`` and ``end_of_stream``, leaves out
+changes of the last ``export_lag_s`` seconds (a minute, as Zendesk does) and is for admins only (403 for
+an agent, ``admin=False``).
+
 Test control: ``GET /_state`` lists tickets with their comments; ``POST /_status`` ``{"key", "status"}``
-sets a ticket's status (assigning the agent when the status needs one).
+sets a ticket's status (assigning the agent when the status needs one); ``POST /_ticket`` stores a ticket
+as it would be made in Zendesk itself (``subject``, ``description``, ``status``, ``requester {name,
+email}``, ``assigned``, ``tags``, ISO ``updated_at`` and ``solved_at``, ``comments`` ``[{"body", "public",
+"by": "agent" | "requester"}]`` after the description) and returns its id.
 """
 
 from __future__ import annotations
@@ -20,9 +32,11 @@ import base64
 import itertools
 import re
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
@@ -59,15 +73,29 @@ class _Ticket:
     created_at: str
     updated_at: str
     comments: list[_Comment] = field(default_factory=list)
+    solved_at: str | None = None
+    generated: int = 0  # generated_timestamp: epoch seconds of the last change, system ones included
+
+    def touch(self, status: str, now: str) -> None:
+        """Set the status at ``now``; becoming solved stamps ``solved_at``, reopening clears it."""
+        if status == "solved" and self.status not in ("solved", "closed"):
+            self.solved_at = now
+        elif status not in ("solved", "closed"):
+            self.solved_at = None
+        self.status, self.updated_at, self.generated = status, now, _epoch(now)
 
 
-def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
-    """A Zendesk account whose agent ``user`` (e-mail) authenticates with API token ``secret``."""
+def build_app(
+    *, user: str, secret: str, admin: bool = True, export_lag_s: float = 60.0
+) -> tuple[FastAPI, EmulatorState]:
+    """A Zendesk account whose agent ``user`` (e-mail, an admin unless ``admin=False``) authenticates with
+    API token ``secret``."""
     app, state = build_emulator_app("zendesk-tickets")
     lock = threading.Lock()
     tickets: dict[int, _Ticket] = {}
+    role = "admin" if admin else "agent"
     users: dict[str, dict[str, Any]] = {
-        user.lower(): {"id": AGENT_ID, "name": "Deskpilot Agent", "email": user, "role": "agent"}
+        user.lower(): {"id": AGENT_ID, "name": "Deskpilot Agent", "email": user, "role": role}
     }
     ticket_ids = itertools.count(101)
     user_ids = itertools.count(361000000001)
@@ -85,6 +113,7 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
             "via": {"channel": "api", "source": {"from": {}, "to": {}, "rel": None}},
             "created_at": ticket.created_at,
             "updated_at": ticket.updated_at,
+            "generated_timestamp": ticket.generated,
             "type": None,
             "subject": ticket.subject,
             "raw_subject": ticket.subject,
@@ -117,6 +146,14 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
             "events": events,
             "via": {"channel": "api"},
         }
+
+    def end_user(requester: dict[str, Any]) -> dict[str, Any]:
+        """The user with the requester's e-mail, created as an end user when new."""
+        email = str(requester["email"])
+        if email.lower() not in users:
+            name = requester.get("name") or email
+            users[email.lower()] = {"id": next(user_ids), "name": name, "email": email, "role": "end-user"}
+        return users[email.lower()]
 
     def comment_event(comment: _Comment) -> dict[str, Any]:
         return {
@@ -158,11 +195,135 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
             ticket = tickets.get(int(payload.get("key", "0")))
             if ticket is None or payload.get("status") not in _STATUSES:
                 return JSONResponse({"error": "unknown ticket or status"}, status_code=404)
-            ticket.status = payload["status"]
-            if ticket.status not in ("new", "open") and ticket.assignee_id is None:
+            if payload["status"] not in ("new", "open") and ticket.assignee_id is None:
                 ticket.assignee_id = AGENT_ID
-            ticket.updated_at = _now()
+            ticket.touch(payload["status"], _now())
         return JSONResponse({"ok": True})
+
+    @app.post("/_ticket")
+    async def seed_ticket(request: Request) -> JSONResponse:
+        payload = await request.json()
+        with lock:
+            requester = end_user(payload["requester"])
+            updated_at = payload.get("updated_at", _now())
+            ticket = _Ticket(
+                id=next(ticket_ids),
+                subject=payload.get("subject", "Seeded ticket"),
+                description=payload.get("description", "Please help."),
+                status=payload.get("status", "new"),
+                priority=None,
+                tags=list(payload.get("tags", [])),
+                external_id=None,
+                requester_id=requester["id"],
+                submitter_id=requester["id"],
+                assignee_id=AGENT_ID if payload.get("assigned") else None,
+                created_at=updated_at,
+                updated_at=updated_at,
+                solved_at=payload.get("solved_at"),
+                generated=_epoch(updated_at),
+            )
+            ticket.comments.append(
+                _Comment(next(event_ids), ticket.description, True, requester["id"], updated_at)
+            )
+            for comment in payload.get("comments", []):
+                author = requester["id"] if comment.get("by") == "requester" else AGENT_ID
+                added = _Comment(
+                    next(event_ids), comment["body"], comment.get("public", True), author, updated_at
+                )
+                ticket.comments.append(added)
+            tickets[ticket.id] = ticket
+        return JSONResponse({"id": ticket.id})
+
+    @app.get("/api/v2/tickets/{ref}/comments")
+    @app.get("/api/v2/tickets/{ref}/comments.json")
+    def list_comments(ref: str, request: Request) -> JSONResponse:
+        if not authenticated(request):
+            return _unauthenticated()
+        params = request.query_params
+        try:
+            per_page = min(int(params.get("per_page", "100")), 100)
+            page = int(params.get("page", "1"))
+        except ValueError:
+            return _invalid({"per_page": "per_page and page must be numbers"})
+        with lock:
+            ticket = tickets.get(_ticket_id(ref))
+            if ticket is None:
+                return _not_found()
+            ordered = sorted(ticket.comments, key=lambda c: c.id, reverse=params.get("sort_order") == "desc")
+            shown = ordered[(page - 1) * per_page : page * per_page]
+            more = len(ordered) > page * per_page
+        base = f"{_base(request)}/api/v2/tickets/{ticket.id}/comments.json"
+        query = {k: v for k, v in params.items() if k != "page"}
+        return JSONResponse(
+            {
+                "comments": [
+                    comment_event(c) | {"created_at": c.created_at, "type": "Comment"} for c in shown
+                ],
+                "next_page": f"{base}?{urlencode(query | {'page': page + 1})}" if more else None,
+                "previous_page": f"{base}?{urlencode(query | {'page': page - 1})}" if page > 1 else None,
+                "count": len(ordered),
+            }
+        )
+
+    @app.get("/api/v2/incremental/tickets/cursor")
+    @app.get("/api/v2/incremental/tickets/cursor.json")
+    def incremental_tickets(request: Request) -> JSONResponse:
+        if not authenticated(request):
+            return _unauthenticated()
+        if not admin:
+            return JSONResponse(
+                {"error": "Forbidden", "description": "You do not have access to this page."}, status_code=403
+            )
+        params = request.query_params
+        try:
+            per_page = min(int(params.get("per_page", "1000")), 1000)
+            after = _cursor_position(params["cursor"]) if "cursor" in params else None
+            start = int(params["start_time"]) if after is None else 0
+        except (KeyError, ValueError):
+            return JSONResponse(
+                {"error": "InvalidPaginationParameter", "description": "start_time or cursor is required"},
+                status_code=400,
+            )
+        include = set(_csv(params.get("include")))
+        horizon = time.time() - export_lag_s
+        with lock:
+            changed = sorted(
+                (t for t in tickets.values() if t.generated >= start and t.generated <= horizon),
+                key=lambda t: (t.generated, t.id),
+            )
+            if after is not None:
+                changed = [t for t in changed if (t.generated, t.id) > after]
+            page = changed[:per_page]
+            body: dict[str, Any] = {
+                "tickets": [render(t, _base(request)) for t in page],
+                "after_cursor": None,
+                "after_url": None,
+                "before_cursor": None,
+                "before_url": None,
+                "end_of_stream": len(changed) <= per_page,
+            }
+            if page:
+                cursor = base64.b64encode(f"{page[-1].generated}.0||{page[-1].id}|".encode()).decode()
+                body["after_cursor"] = cursor
+                body["after_url"] = f"{_base(request)}/api/v2/incremental/tickets/cursor.json?cursor={cursor}"
+            by_id = {u["id"]: u for u in users.values()}
+            if "users" in include:
+                wanted = {i for t in page for i in (t.requester_id, t.submitter_id, t.assignee_id) if i}
+                body["users"] = [dict(by_id[i]) for i in sorted(wanted)]
+            if "metric_sets" in include:
+                body["metric_sets"] = [
+                    {
+                        "id": 9000000 + t.id,
+                        "ticket_id": t.id,
+                        "created_at": t.created_at,
+                        "updated_at": t.updated_at,
+                        "solved_at": t.solved_at,
+                        "reopens": 0,
+                        "replies": sum(1 for c in t.comments[1:] if c.author_id == AGENT_ID and c.public),
+                    }
+                    for t in page
+                ]
+        return JSONResponse(body)
 
     @app.get("/api/v2/users/me")
     @app.get("/api/v2/users/me.json")
@@ -209,15 +370,7 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
         assert isinstance(email, str) and isinstance(requester, dict) and isinstance(description, str)
         with lock:
             now = _now()
-            requester_user = users.get(email.lower())
-            if requester_user is None:
-                requester_user = {
-                    "id": next(user_ids),
-                    "name": requester.get("name") or email,
-                    "email": email,
-                    "role": "end-user",
-                }
-                users[email.lower()] = requester_user
+            requester_user = end_user(requester)
             subject = data.get("subject")
             ticket = _Ticket(
                 id=next(ticket_ids),
@@ -232,6 +385,7 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
                 assignee_id=None,
                 created_at=now,
                 updated_at=now,
+                generated=_epoch(now),
             )
             first = add_comment(ticket, description, comment.get("public", True) is not False, now)
             tickets[ticket.id] = ticket
@@ -311,7 +465,8 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
                         "previous_value": ticket.status,
                     }
                 )
-            ticket.status, ticket.assignee_id, ticket.updated_at = status, assignee_id, now
+            ticket.assignee_id = assignee_id
+            ticket.touch(status, now)
             rendered = render(ticket, _base(request))
             trail = audit(ticket, events, now)
         return JSONResponse({"ticket": rendered, "audit": trail})
@@ -322,6 +477,20 @@ def build_app(*, user: str, secret: str) -> tuple[FastAPI, EmulatorState]:
 def _ticket_id(ref: str) -> int:
     ref = ref.removesuffix(".json")
     return int(ref) if ref.isdigit() else -1
+
+
+def _epoch(iso: str) -> int:
+    return int(datetime.strptime(iso, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC).timestamp())
+
+
+def _cursor_position(cursor: str) -> tuple[int, int]:
+    """(generated_timestamp, id) after which a cursor of this emulator continues."""
+    stamp, _, rest = base64.b64decode(cursor, validate=True).decode().partition("||")
+    return int(float(stamp)), int(rest.rstrip("|"))
+
+
+def _csv(value: str | None) -> list[str]:
+    return [part.strip() for part in value.split(",") if part.strip()] if value else []
 
 
 def _normalise_tag(tag: str) -> str:

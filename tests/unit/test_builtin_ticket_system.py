@@ -7,14 +7,16 @@ import uuid
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.errors import RemoteNotFoundError, RemoteRejectedError
-from connectors.interfaces import TicketSystem
+from connectors.interfaces import ResolvedTicketFeed, TicketSystem
 from connectors.models import ExternalTicket, ExternalTicketStatus, TicketDraft, TicketUrgency
 from services.common.db import build_engine, build_session_factory, session_scope
 from services.common.migrate import build_alembic_config, upgrade
@@ -255,3 +257,123 @@ def test_status_webhook_is_rejected(system: BuiltinTicketSystem) -> None:
         system.parse_status_webhook(b'{"status": "resolved"}', {"Content-Type": "application/json"})
 
     assert raised.value.system == "builtin"
+
+
+# ---- resolved-ticket feed -------------------------------------------------------------------------
+
+SINCE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def add_ticket(
+    db: Db,
+    status: TicketStatus,
+    resolved_at: datetime | None,
+    *,
+    system: TicketSystemKind = TicketSystemKind.BUILTIN,
+    **fields: Any,
+) -> str:
+    """A ticket row as the web app or a sync leaves it; returns its key."""
+    with session_scope(db.sessions) as session:
+        ticket = Ticket(
+            system=system,
+            external_key=f"pending:{uuid.uuid4().hex}",
+            title=f"Ticket {status.value}",
+            requester_id=db.ada_id,
+            status=status,
+            resolved_at=resolved_at,
+            **fields,
+        )
+        session.add(ticket)
+        session.flush()
+        ticket.external_key = f"HD-{ticket.id}"
+        return ticket.external_key
+
+
+def test_feed_pages_resolved_and_closed_builtin_tickets_since_oldest_first(
+    db: Db, system: BuiltinTicketSystem
+) -> None:
+    add_ticket(db, TicketStatus.RESOLVED, SINCE - timedelta(minutes=1))
+    hours = (3, 2, 1, 4, 2)  # two resolved at the same time, split across pages
+    keys = [
+        add_ticket(db, TicketStatus.CLOSED if n % 2 else TicketStatus.RESOLVED, SINCE + timedelta(hours=h))
+        for n, h in enumerate(hours)
+    ]
+    add_ticket(db, TicketStatus.OPEN, None)
+    add_ticket(db, TicketStatus.CANCELLED, SINCE + timedelta(hours=1))
+    add_ticket(db, TicketStatus.RESOLVED, SINCE + timedelta(hours=1), system=TicketSystemKind.JIRA)
+    assert isinstance(system, ResolvedTicketFeed)
+
+    batches = list(system.resolved_since(SINCE, limit=2))
+
+    by_time = [key for _, key in sorted(zip(hours, keys, strict=True), key=lambda pair: pair[0])]
+    assert [[t.external_key for t in batch] for batch in batches] == [by_time[:2], by_time[2:4], by_time[4:]]
+    tickets = [t for batch in batches for t in batch]
+    assert [t.resolved_at for t in tickets] == [SINCE + timedelta(hours=h) for h in sorted(hours)]
+    assert {t.system for t in tickets} == {"builtin"}
+
+
+def test_feed_maps_people_and_takes_resolution_text_else_last_public_comment(
+    db: Db, system: BuiltinTicketSystem
+) -> None:
+    with session_scope(db.sessions) as session:
+        grace = Employee(email="grace@example.com", display_name="Grace Hopper")
+        session.add(grace)
+        session.flush()
+        grace_id = grace.id
+    noted = add_ticket(
+        db,
+        TicketStatus.RESOLVED,
+        SINCE + timedelta(hours=1),
+        description="The dock does not charge.",
+        category="hardware",
+        assignee_id=grace_id,
+        resolution_text="Replaced the dock.",
+    )
+    commented = add_ticket(db, TicketStatus.CLOSED, SINCE + timedelta(hours=2))
+    system.add_comment(commented, "Swapped the USB-C cable.", public=True)
+    system.add_comment(commented, "Cable from stock room B.", public=False)
+
+    (batch,) = list(system.resolved_since(SINCE))
+
+    first, second = batch
+    assert (first.external_key, second.external_key) == (noted, commented)
+    assert first.url == f"https://desk.example.com/tickets/{noted}"
+    assert (first.description, first.category, first.resolution) == (
+        "The dock does not charge.",
+        "hardware",
+        "Replaced the dock.",
+    )
+    assert (first.requester_email, first.requester_name, first.assignee_name) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        "Grace Hopper",
+    )
+    assert first.status is ExternalTicketStatus.RESOLVED
+    assert (second.resolution, second.assignee_name, second.status) == (
+        "Swapped the USB-C cable.",
+        None,
+        ExternalTicketStatus.CLOSED,
+    )
+
+
+def test_feed_sees_tickets_resolved_through_the_system(system: BuiltinTicketSystem) -> None:
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    created = system.create_ticket(DRAFT, idempotency_key=new_key())
+    system.create_ticket(DRAFT, idempotency_key=new_key())  # still open
+    system.resolve_ticket(created.external_key, "Password reset by Deskpilot automation.")
+
+    tickets = [t for batch in system.resolved_since(since) for t in batch]
+
+    assert [(t.external_key, t.resolution, t.category) for t in tickets] == [
+        (created.external_key, "Password reset by Deskpilot automation.", "network")
+    ]
+    assert since <= tickets[0].resolved_at <= datetime.now(UTC)
+
+
+def test_feed_refuses_naive_since_and_bad_limit(system: BuiltinTicketSystem) -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        system.resolved_since(SINCE.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="limit"):
+        system.resolved_since(SINCE, limit=0)
+
+    assert list(system.resolved_since(SINCE)) == []

@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
 
-from connectors.errors import AuthError, ConflictError, RemoteNotFoundError
+from connectors.errors import AuthError, ConflictError, RateLimitedError, RemoteNotFoundError
+from connectors.interfaces import ResolvedTicketFeed
 from connectors.jira import JiraTicketSystem
 from connectors.jira.tickets import (
     IDEMPOTENCY_PROPERTY,
@@ -371,3 +374,181 @@ def test_jira_adf_round_trip_keeps_paragraphs_and_line_breaks() -> None:
     assert adf_text(document) == text
     assert [node["type"] for node in document["content"][0]["content"]] == ["text", "hardBreak", "text"]
     assert adf_document("") == {"type": "doc", "version": 1, "content": []}
+
+
+# ---- resolved-ticket feed -------------------------------------------------------------------------
+
+SINCE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+SEARCH = "/rest/api/3/search/jql"
+ADA = {
+    "accountId": "5b10a2844c20165700ede21a",
+    "displayName": "Ada Lovelace",
+    "emailAddress": "ada@example.com",
+}
+GRACE = {"accountId": "5b10a2844c20165700ede21g", "displayName": "Grace Agent"}
+
+
+@pytest.fixture
+def fresh() -> Iterator[JiraTarget]:
+    """An emulator of its own (API user in UTC-8): the feed reads every resolved issue of the project."""
+    with serve_emulator(*build_app(email=EMAIL, api_token=TOKEN, project_key=PROJECT)) as emulator:
+        control = JiraTarget(emulator)
+        yield control
+        control.close_all()
+
+
+def feed(target: JiraTarget, **options: Any) -> JiraTicketSystem:
+    system = target.make(**options)
+    assert isinstance(system, JiraTicketSystem)
+    return system
+
+
+def seed(target: JiraTarget, status: str, resolved_at: datetime | None = None, **fields: Any) -> str:
+    """An issue entered in Jira itself (not through Deskpilot); returns its key."""
+    issue: dict[str, Any] = {"summary": f"Issue in {status}", "status": status, "reporter": ADA, **fields}
+    if resolved_at is not None:
+        issue["resolutiondate"] = issue["updated"] = f"{resolved_at:%Y-%m-%dT%H:%M:%S}.000+0000"
+    key: str = target.control("POST", "/_issue", issue)["key"]
+    return key
+
+
+def test_jira_feed_pages_resolved_and_closed_issues_since_oldest_first(fresh: JiraTarget) -> None:
+    seed(fresh, "Resolved", SINCE - timedelta(hours=2))  # before since, inside the query's margin
+    seed(fresh, "Canceled", SINCE + timedelta(minutes=30))
+    hours = (3, 1, 5, 2, 4)
+    keys = {h: seed(fresh, "Closed" if h % 2 else "Resolved", SINCE + timedelta(hours=h)) for h in hours}
+    seed(fresh, "To Do")
+    seed(fresh, "In Progress")
+    system = feed(fresh)
+    assert isinstance(system, ResolvedTicketFeed)
+
+    batches = list(system.resolved_since(SINCE, limit=2))
+
+    # Without the day of margin, "2026/03/02 09:00" read in UTC-8 would start at 17:00 UTC and miss all five.
+    assert [[t.external_key for t in batch] for batch in batches] == [
+        [keys[1], keys[2]],
+        [keys[3], keys[4]],
+        [keys[5]],
+    ]
+    searches = fresh.calls(SEARCH)
+    assert searches[0]["json"]["jql"] == (
+        'project = "IT" AND statusCategory = Done AND resolved >= "2026/03/01 09:00" ORDER BY resolved ASC'
+    )
+    assert [call["json"]["maxResults"] for call in searches] == [2, 2, 2, 2]
+    assert "nextPageToken" not in searches[0]["json"]
+    assert all(call["json"]["nextPageToken"] for call in searches[1:])
+    tickets = [t for batch in batches for t in batch]
+    assert [t.resolved_at for t in tickets] == [SINCE + timedelta(hours=h) for h in range(1, 6)]
+    assert [t.status for t in tickets] == [S.CLOSED, S.RESOLVED, S.CLOSED, S.RESOLVED, S.CLOSED]
+    assert len(fresh.calls("/rest/api/3/issue/")) == 5  # one comment read per issue yielded
+
+
+def test_jira_feed_maps_fields_and_takes_last_public_agent_comment(fresh: JiraTarget) -> None:
+    def at(minutes: int) -> str:
+        return f"{SINCE + timedelta(minutes=minutes):%Y-%m-%dT%H:%M:%S}.000+0000"
+
+    full = seed(
+        fresh,
+        "Resolved",
+        SINCE + timedelta(hours=1),
+        description="The VPN drops every hour.\n\nSince Monday.",
+        assignee=GRACE,
+        labels=["vpn", "category-network"],
+        comments=[
+            {"text": "Reinstalled the VPN client 5.1.", "author": GRACE, "created": at(10)},
+            {"text": "Gateway logs checked.", "author": GRACE, "public": False, "created": at(20)},
+            {"text": "Thanks, it works now!", "author": ADA, "created": at(30)},
+        ],
+    )
+    private = {"accountId": "5b10a2844c20165700ede21p", "displayName": "Private Person"}
+    silent = seed(fresh, "Closed", SINCE + timedelta(hours=2), reporter=private)
+    own = seed(
+        fresh, "Resolved", SINCE + timedelta(hours=3), comments=[{"text": "Fixed it myself.", "author": ADA}]
+    )
+
+    (batch,) = list(feed(fresh).resolved_since(SINCE))
+
+    ticket, no_comment, by_reporter = batch
+    assert [t.external_key for t in batch] == [full, silent, own]
+    assert ticket.url == f"{fresh.emulator.base_url}/browse/{full}"
+    assert (ticket.title, ticket.description) == (
+        "Issue in Resolved",
+        "The VPN drops every hour.\n\nSince Monday.",
+    )
+    assert (ticket.resolution, ticket.category) == ("Reinstalled the VPN client 5.1.", "network")
+    assert (ticket.requester_email, ticket.requester_name, ticket.assignee_name) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        "Grace Agent",
+    )
+    assert ticket.updated_at == ticket.resolved_at == SINCE + timedelta(hours=1)
+    assert (no_comment.resolution, no_comment.requester_email, no_comment.requester_name) == (
+        "Done",  # the resolution's name when no comment says more
+        None,  # e-mail hidden by the user's privacy settings
+        "Private Person",
+    )
+    assert (no_comment.assignee_name, no_comment.category, no_comment.description) == (None, None, "")
+    assert by_reporter.resolution == "Fixed it myself."
+    (comments_call, *_) = fresh.calls(f"/rest/api/3/issue/{full}/comment")
+    assert comments_call["query"] == {"orderBy": "-created", "maxResults": "50"}
+
+
+def test_jira_feed_follows_resolution_and_reopening_done_through_the_api(fresh: JiraTarget) -> None:
+    system = feed(fresh)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    kept = system.create_ticket(DRAFT, idempotency_key=new_key())
+    reopened = system.create_ticket(DRAFT, idempotency_key=new_key())
+    system.resolve_ticket(kept.external_key, "Unlocked by automation.")
+    system.resolve_ticket(reopened.external_key, "Looked fixed.")
+    fresh.set_vendor_status(reopened.external_key, "To Do")
+    fresh.reset()
+
+    tickets = [t for batch in system.resolved_since(since, limit=500) for t in batch]
+
+    assert [(t.external_key, t.resolution, t.category) for t in tickets] == [
+        (kept.external_key, "Unlocked by automation.", "network")  # by the reporter (our bot): still taken
+    ]
+    assert tickets[0].requester_name == "Deskpilot"  # Jira knows the API user as reporter
+    assert since <= tickets[0].resolved_at <= datetime.now(UTC)
+    assert fresh.calls(SEARCH)[0]["json"]["maxResults"] == 100  # the enhanced search's page cap
+
+
+def test_jira_feed_is_lazy_and_refuses_naive_since(fresh: JiraTarget) -> None:
+    system = feed(fresh)
+
+    pending = system.resolved_since(SINCE)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        system.resolved_since(SINCE.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="limit"):
+        system.resolved_since(SINCE, limit=0)
+
+    assert fresh.calls() == []
+    assert list(pending) == []
+    assert len(fresh.calls()) == 1
+
+
+def test_jira_feed_wrong_credentials_raise_auth_error_without_retry(fresh: JiraTarget) -> None:
+    seed(fresh, "Resolved", SINCE + timedelta(hours=1))
+
+    with pytest.raises(AuthError) as raised:
+        next(feed(fresh, credentials_ok=False).resolved_since(SINCE))
+
+    assert raised.value.system == "jira"
+    assert len(fresh.calls()) == 1
+
+
+def test_jira_feed_waits_out_rate_limits_then_raises_when_they_persist(fresh: JiraTarget) -> None:
+    key = seed(fresh, "Resolved", SINCE + timedelta(hours=1))
+    fresh.inject(status=429, times=2, retry_after="1", path_prefix=SEARCH)
+    delays: list[float] = []
+
+    batches = list(feed(fresh, delays=delays).resolved_since(SINCE))
+
+    assert [[t.external_key for t in batch] for batch in batches] == [[key]]
+    assert delays == [1.0, 1.0]
+    fresh.reset()
+    fresh.inject(status=429, times=10, retry_after="2", path_prefix=SEARCH)
+    with pytest.raises(RateLimitedError) as raised:
+        list(feed(fresh, max_attempts=3).resolved_since(SINCE))
+    assert raised.value.retry_after_s == 2.0
+    assert len(fresh.calls()) == 3

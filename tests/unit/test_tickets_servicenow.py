@@ -7,11 +7,13 @@ import hashlib
 import hmac
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from connectors.errors import AuthError, RemoteNotFoundError, RemoteRejectedError
+from connectors.errors import AuthError, RateLimitedError, RemoteNotFoundError, RemoteRejectedError
+from connectors.interfaces import ResolvedTicketFeed
 from connectors.models import ExternalTicketStatus, TicketDraft, TicketUrgency
 from connectors.servicenow.tickets import ServiceNowTicketSystem, map_state, sign_webhook
 from tests.emulators.harness import RunningEmulator, serve_emulator
@@ -295,3 +297,158 @@ def test_servicenow_signature_is_base64_of_raw_hmac_sha256() -> None:
 @pytest.mark.parametrize(("state", "expected"), [("1", S.NEW), (" 3 ", S.PENDING), ("", S.OPEN)])
 def test_servicenow_map_state(state: str, expected: ExternalTicketStatus) -> None:
     assert map_state(state) is expected
+
+
+# ---- resolved-ticket feed -------------------------------------------------------------------------
+
+SINCE = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+def fresh() -> Iterator[ServiceNowTarget]:
+    """An emulator of its own: the feed reads every resolved incident, so none may come from other tests."""
+    with serve_emulator(*build_app(user=USER, secret=PASSWORD)) as emulator:
+        control = ServiceNowTarget(emulator)
+        yield control
+        control.close_all()
+
+
+def feed(target: ServiceNowTarget, **options: Any) -> ServiceNowTicketSystem:
+    system = target.make(**options)
+    assert isinstance(system, ServiceNowTicketSystem)
+    return system
+
+
+def seed(target: ServiceNowTarget, state: str, resolved_at: datetime | None, **fields: Any) -> str:
+    """An incident entered in the instance itself (not through Deskpilot); returns its number."""
+    record: dict[str, Any] = {"short_description": f"Incident in state {state}", "state": state, **fields}
+    if resolved_at is not None:
+        record |= {
+            "resolved_at": f"{resolved_at:%Y-%m-%d %H:%M:%S}",
+            "sys_updated_on": f"{resolved_at:%Y-%m-%d %H:%M:%S}",
+        }
+        record.setdefault("close_code", "Solution provided")
+        record.setdefault("close_notes", f"Fixed at {resolved_at:%H:%M}.")
+    number: str = target.control("POST", "/_incident", record)["number"]
+    return number
+
+
+def test_servicenow_feed_pages_resolved_and_closed_incidents_since_oldest_first(
+    fresh: ServiceNowTarget,
+) -> None:
+    seed(fresh, "6", SINCE - timedelta(hours=2))  # before since, inside the query's margin
+    resolved = [
+        seed(fresh, "7" if hour % 2 else "6", SINCE + timedelta(hours=hour)) for hour in (3, 1, 5, 2, 4)
+    ]
+    seed(fresh, "2", None)
+    seed(fresh, "1", None)
+    seed(fresh, "8", None, close_notes="Duplicate")
+    system = feed(fresh)
+    assert isinstance(system, ResolvedTicketFeed)
+
+    batches = list(system.resolved_since(SINCE, limit=2))
+
+    by_time = [number for _, number in sorted(zip((3, 1, 5, 2, 4), resolved, strict=True))]
+    assert [[t.external_key for t in batch] for batch in batches] == [by_time[:1], by_time[1:3], by_time[3:]]
+    pages = fresh.calls(INCIDENT)
+    assert [call["query"]["sysparm_offset"] for call in pages] == ["0", "2", "4"]
+    assert {call["query"]["sysparm_limit"] for call in pages} == {"2"}
+    assert pages[0]["query"]["sysparm_query"] == (
+        "stateIN6,7^resolved_at>=2026-03-01 09:00:00^ORDERBYresolved_at^ORDERBYsys_id"
+    )
+    assert "caller_id.email" in pages[0]["query"]["sysparm_fields"].split(",")
+    tickets = [ticket for batch in batches for ticket in batch]
+    assert [t.resolved_at for t in tickets] == [SINCE + timedelta(hours=h) for h in range(1, 6)]
+    assert [t.status for t in tickets] == [S.CLOSED, S.RESOLVED, S.CLOSED, S.RESOLVED, S.CLOSED]
+    assert all(t.system == "servicenow" and t.resolution.startswith("Fixed at") for t in tickets)
+
+
+def test_servicenow_feed_maps_incident_fields_with_dot_walked_caller_email(fresh: ServiceNowTarget) -> None:
+    beth = DEFAULT_USERS[2]
+    number = seed(
+        fresh,
+        "6",
+        SINCE + timedelta(minutes=30),
+        description="The VPN drops every hour.",
+        close_notes="Updated the VPN client to 5.1.",
+        category="network",
+        caller_id=ADA.sys_id,
+        assigned_to=beth.sys_id,
+    )
+    unassigned = seed(fresh, "6", SINCE + timedelta(minutes=40))
+
+    (batch,) = list(feed(fresh).resolved_since(SINCE))
+
+    ticket, bare = batch
+    sys_id = fresh.incident(number)["sys_id"]
+    assert (ticket.external_key, bare.external_key) == (number, unassigned)
+    assert ticket.url == f"{fresh.emulator.base_url}/incident.do?sys_id={sys_id}"
+    assert (ticket.title, ticket.description) == ("Incident in state 6", "The VPN drops every hour.")
+    assert (ticket.resolution, ticket.category) == ("Updated the VPN client to 5.1.", "Network")
+    assert (ticket.requester_email, ticket.requester_name) == ("Ada@Example.com", "Ada Lovelace")
+    assert ticket.assignee_name == "Beth Anglin"
+    assert ticket.resolved_at == SINCE + timedelta(minutes=30)  # the stored UTC value, not the UTC-8 display
+    assert ticket.updated_at == ticket.resolved_at
+    assert (bare.requester_email, bare.requester_name, bare.assignee_name, bare.category) == (None,) * 4
+    assert [c["path"] for c in fresh.calls()] == [INCIDENT]  # no caller lookups
+
+
+def test_servicenow_feed_follows_resolution_and_reopening_done_through_the_api(
+    fresh: ServiceNowTarget,
+) -> None:
+    system = feed(fresh)
+    since = datetime.now(UTC) - timedelta(minutes=1)
+    kept = system.create_ticket(DRAFT, idempotency_key=new_key())
+    reopened = system.create_ticket(DRAFT, idempotency_key=new_key())
+    system.resolve_ticket(kept.external_key, "Restarted the VPN concentrator.")
+    system.resolve_ticket(reopened.external_key, "Looked fixed.")
+    fresh.set_vendor_status(reopened.external_key, "2")
+
+    tickets = [t for batch in system.resolved_since(since) for t in batch]
+
+    assert [(t.external_key, t.resolution) for t in tickets] == [
+        (kept.external_key, "Restarted the VPN concentrator.")
+    ]
+    assert tickets[0].requester_email == "Ada@Example.com"
+    assert since <= tickets[0].resolved_at <= datetime.now(UTC)
+
+
+def test_servicenow_feed_is_lazy_and_refuses_naive_since(fresh: ServiceNowTarget) -> None:
+    system = feed(fresh)
+
+    pending = system.resolved_since(SINCE)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        system.resolved_since(SINCE.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="limit"):
+        system.resolved_since(SINCE, limit=0)
+
+    assert fresh.calls() == []
+    assert list(pending) == []
+    assert len(fresh.calls()) == 1
+
+
+def test_servicenow_feed_wrong_credentials_raise_auth_error_without_retry(fresh: ServiceNowTarget) -> None:
+    seed(fresh, "6", SINCE + timedelta(hours=1))
+
+    with pytest.raises(AuthError) as raised:
+        next(feed(fresh, credentials_ok=False).resolved_since(SINCE))
+
+    assert raised.value.system == "servicenow"
+    assert len(fresh.calls()) == 1
+
+
+def test_servicenow_feed_waits_out_rate_limits_then_raises_when_they_persist(fresh: ServiceNowTarget) -> None:
+    number = seed(fresh, "6", SINCE + timedelta(hours=1))
+    fresh.inject(status=429, times=2, retry_after="1", path_prefix=INCIDENT)
+    delays: list[float] = []
+
+    batches = list(feed(fresh, delays=delays).resolved_since(SINCE))
+
+    assert [[t.external_key for t in batch] for batch in batches] == [[number]]
+    assert delays == [1.0, 1.0]
+    fresh.reset()
+    fresh.inject(status=429, times=10, retry_after="2", path_prefix=INCIDENT)
+    with pytest.raises(RateLimitedError) as raised:
+        list(feed(fresh, max_attempts=3).resolved_since(SINCE))
+    assert raised.value.retry_after_s == 2.0
+    assert len(fresh.calls()) == 3

@@ -5,11 +5,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
-from connectors.errors import AuthError, RemoteNotFoundError, RemoteRejectedError
+from connectors.errors import AuthError, RateLimitedError, RemoteNotFoundError, RemoteRejectedError
+from connectors.interfaces import ResolvedTicketFeed
 from connectors.models import ExternalTicketStatus, TicketDraft
 from connectors.zendesk.tickets import (
     SIGNATURE_HEADER,
@@ -287,3 +289,193 @@ def test_zendesk_signature_is_base64_hmac_of_timestamp_then_body() -> None:
 )
 def test_zendesk_map_status(status: str, expected: ExternalTicketStatus) -> None:
     assert map_status(status) is expected
+
+
+# ---- resolved-ticket feed -------------------------------------------------------------------------
+
+SINCE = (datetime.now(UTC) - timedelta(days=1)).replace(minute=0, second=0, microsecond=0)
+EXPORT = "/api/v2/incremental/tickets/cursor.json"
+ADA = {"name": "Ada Lovelace", "email": "ada@example.com"}
+
+
+@pytest.fixture
+def fresh() -> Iterator[ZendeskTarget]:
+    """An emulator of its own, exporting changes at once (no one-minute lag), since the feed reads every
+    ticket changed in the window."""
+    with serve_emulator(*build_app(user=EMAIL, secret=TOKEN, export_lag_s=0)) as emulator:
+        control = ZendeskTarget(emulator)
+        yield control
+        control.close_all()
+
+
+def feed(target: ZendeskTarget, **options: Any) -> ZendeskTicketSystem:
+    system = target.make(**options)
+    assert isinstance(system, ZendeskTicketSystem)
+    return system
+
+
+def iso(moment: datetime) -> str:
+    return f"{moment:%Y-%m-%dT%H:%M:%SZ}"
+
+
+def seed(target: ZendeskTarget, status: str, changed_at: datetime, **fields: Any) -> str:
+    """A ticket made in Zendesk itself (not through Deskpilot), last changed at ``changed_at``."""
+    ticket: dict[str, Any] = {"subject": f"Ticket {status}", "status": status, "requester": ADA, **fields}
+    ticket["updated_at"] = iso(changed_at)
+    if status in ("solved", "closed"):
+        ticket.setdefault("solved_at", iso(changed_at))
+        ticket.setdefault("assigned", True)
+    return str(target.control("POST", "/_ticket", ticket)["id"])
+
+
+def test_zendesk_feed_pages_solved_and_closed_tickets_changed_since(fresh: ZendeskTarget) -> None:
+    seed(fresh, "solved", SINCE - timedelta(hours=2))
+    hours = (3, 1, 5, 2, 4)
+    ids = {h: seed(fresh, "closed" if h % 2 else "solved", SINCE + timedelta(hours=h)) for h in hours}
+    for status, minutes in (("open", 30), ("pending", 150), ("new", 270)):
+        seed(fresh, status, SINCE + timedelta(minutes=minutes))
+    system = feed(fresh)
+    assert isinstance(system, ResolvedTicketFeed)
+
+    batches = list(system.resolved_since(SINCE, limit=2))
+
+    assert [[t.external_key for t in batch] for batch in batches] == [
+        [ids[1]],
+        [ids[2]],
+        [ids[3], ids[4]],
+        [ids[5]],
+    ]
+    exports = fresh.calls(EXPORT)
+    assert exports[0]["query"] == {
+        "start_time": str(int(SINCE.timestamp())),
+        "per_page": "2",
+        "include": "users,metric_sets",
+    }
+    assert len(exports) == 4
+    assert all("cursor" in call["query"] and "start_time" not in call["query"] for call in exports[1:])
+    tickets = [t for batch in batches for t in batch]
+    assert [t.resolved_at for t in tickets] == [SINCE + timedelta(hours=h) for h in range(1, 6)]
+    assert [t.status for t in tickets] == [S.CLOSED, S.RESOLVED, S.CLOSED, S.RESOLVED, S.CLOSED]
+    assert len(fresh.calls(TICKETS)) == 5  # one comment read per ticket yielded
+
+
+def test_zendesk_feed_maps_fields_and_takes_last_public_agent_comment(fresh: ZendeskTarget) -> None:
+    full = seed(
+        fresh,
+        "closed",
+        SINCE + timedelta(hours=3),
+        solved_at=iso(SINCE + timedelta(hours=1)),  # closed by an automation two hours after solving
+        description="My dock stopped charging.",
+        tags=["category-hardware", "dock"],
+        comments=[
+            {"body": "Replaced the dock.", "by": "agent"},
+            {"body": "Checked the warranty.", "by": "agent", "public": False},
+            {"body": "Thanks, works now!", "by": "requester"},
+        ],
+    )
+    bare = seed(fresh, "solved", SINCE + timedelta(hours=4), assigned=False)
+    own = seed(
+        fresh,
+        "solved",
+        SINCE + timedelta(hours=5),
+        requester={"name": "Grace Hopper", "email": "grace@example.com"},
+        comments=[{"body": "Found it myself.", "by": "requester"}],
+    )
+
+    (batch,) = list(feed(fresh).resolved_since(SINCE))
+
+    ticket, no_reply, by_requester = batch
+    assert [t.external_key for t in batch] == [full, bare, own]
+    assert ticket.url == f"{fresh.emulator.base_url}/agent/tickets/{full}"
+    assert (ticket.title, ticket.description) == ("Ticket closed", "My dock stopped charging.")
+    assert (ticket.resolution, ticket.category, ticket.status) == ("Replaced the dock.", "hardware", S.CLOSED)
+    assert (ticket.requester_email, ticket.requester_name, ticket.assignee_name) == (
+        "ada@example.com",
+        "Ada Lovelace",
+        "Deskpilot Agent",
+    )
+    assert (ticket.resolved_at, ticket.updated_at) == (SINCE + timedelta(hours=1), SINCE + timedelta(hours=3))
+    assert (no_reply.resolution, no_reply.assignee_name, no_reply.category) == ("", None, None)
+    assert (by_requester.resolution, by_requester.requester_name) == ("Found it myself.", "Grace Hopper")
+    (comments_call, *_) = fresh.calls(f"{TICKETS}/{full}/comments")
+    assert comments_call["query"] == {"sort_order": "desc", "per_page": "100"}
+
+
+def test_zendesk_feed_follows_solving_and_reopening_done_through_the_api(fresh: ZendeskTarget) -> None:
+    system = feed(fresh)
+    since = datetime.now(UTC) - timedelta(minutes=5)
+    kept = system.create_ticket(DRAFT, idempotency_key=new_key())
+    reopened = system.create_ticket(DRAFT, idempotency_key=new_key())
+    system.resolve_ticket(kept.external_key, "Mouse shipped.")
+    system.resolve_ticket(reopened.external_key, "Looked fixed.")
+    fresh.set_vendor_status(reopened.external_key, "open")
+
+    tickets = [t for batch in system.resolved_since(since) for t in batch]
+
+    assert [(t.external_key, t.resolution, t.category) for t in tickets] == [
+        (kept.external_key, "Mouse shipped.", "network")
+    ]
+    assert (tickets[0].requester_email, tickets[0].assignee_name) == ("ada@example.com", "Deskpilot Agent")
+    assert since <= tickets[0].resolved_at <= datetime.now(UTC)
+
+
+def test_zendesk_feed_never_asks_for_the_last_minute(fresh: ZendeskTarget) -> None:
+    before = datetime.now(UTC)
+
+    assert list(feed(fresh).resolved_since(before + timedelta(hours=1))) == []
+
+    (call,) = fresh.calls(EXPORT)
+    assert int(call["query"]["start_time"]) <= (before - timedelta(seconds=59)).timestamp()
+
+
+def test_zendesk_feed_needs_an_admin_token() -> None:
+    with serve_emulator(*build_app(user=EMAIL, secret=TOKEN, admin=False)) as emulator:
+        zendesk = ZendeskTarget(emulator)
+        with pytest.raises(AuthError) as raised:
+            next(feed(zendesk).resolved_since(SINCE))
+        calls = zendesk.calls()
+        zendesk.close_all()
+
+    assert raised.value.system == "zendesk"
+    assert len(calls) == 1
+
+
+def test_zendesk_feed_is_lazy_and_refuses_naive_since(fresh: ZendeskTarget) -> None:
+    system = feed(fresh)
+
+    pending = system.resolved_since(SINCE)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        system.resolved_since(SINCE.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="limit"):
+        system.resolved_since(SINCE, limit=0)
+
+    assert fresh.calls() == []
+    assert list(pending) == []
+    assert len(fresh.calls()) == 1
+
+
+def test_zendesk_feed_wrong_credentials_raise_auth_error_without_retry(fresh: ZendeskTarget) -> None:
+    seed(fresh, "solved", SINCE + timedelta(hours=1))
+
+    with pytest.raises(AuthError) as raised:
+        next(feed(fresh, credentials_ok=False).resolved_since(SINCE))
+
+    assert raised.value.system == "zendesk"
+    assert len(fresh.calls()) == 1
+
+
+def test_zendesk_feed_waits_out_rate_limits_then_raises_when_they_persist(fresh: ZendeskTarget) -> None:
+    ticket_id = seed(fresh, "solved", SINCE + timedelta(hours=1))
+    fresh.inject(status=429, times=2, retry_after="1", path_prefix=EXPORT)
+    delays: list[float] = []
+
+    batches = list(feed(fresh, delays=delays).resolved_since(SINCE))
+
+    assert [[t.external_key for t in batch] for batch in batches] == [[ticket_id]]
+    assert delays == [1.0, 1.0]
+    fresh.reset()
+    fresh.inject(status=429, times=10, retry_after="2", path_prefix=EXPORT)
+    with pytest.raises(RateLimitedError) as raised:
+        list(feed(fresh, max_attempts=3).resolved_since(SINCE))
+    assert raised.value.retry_after_s == 2.0
+    assert len(fresh.calls()) == 3
