@@ -344,15 +344,53 @@ def articles_list(as_json: bool = typer.Option(False, "--json", help="Print JSON
 
 @articles_app.command("approve")
 def articles_approve(
-    draft_id: int = typer.Argument(...), reviewer: str = typer.Option(..., "--as", help="Reviewer e-mail.")
+    draft_id: int = typer.Argument(...),
+    reviewer: str = typer.Option(..., "--as", help="Reviewer e-mail."),
+    body_file: Path | None = typer.Option(None, "--body-file", help="Publish this edited Markdown instead."),
 ) -> None:
-    """Publish a draft and index it for answers now."""
+    """Publish a draft (optionally edited) and index it for answers now."""
+    from services.cli_articles import run_decide
+    from services.common.config import get_settings
+
+    body = body_file.read_text(encoding="utf-8") if body_file is not None else None
+    raise typer.Exit(
+        run_decide(
+            get_settings(), draft_id=draft_id, reviewer_email=reviewer, reject_reason=None, edited_body=body
+        )
+    )
+
+
+@articles_app.command("merge")
+def articles_merge(
+    draft_id: int = typer.Argument(...),
+    article_id: int = typer.Option(..., "--into", help="The published article that absorbs the draft."),
+    reviewer: str = typer.Option(..., "--as", help="Reviewer e-mail."),
+) -> None:
+    """Fold a draft into an existing article as a new version."""
     from services.cli_articles import run_decide
     from services.common.config import get_settings
 
     raise typer.Exit(
-        run_decide(get_settings(), draft_id=draft_id, reviewer_email=reviewer, reject_reason=None)
+        run_decide(
+            get_settings(),
+            draft_id=draft_id,
+            reviewer_email=reviewer,
+            reject_reason=None,
+            merge_into=article_id,
+        )
     )
+
+
+@articles_app.command("gaps")
+def articles_gaps(
+    draft: int | None = typer.Option(None, "--draft", help="Queue a draft for gap number N of the list."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Knowledge gaps: unanswered and thumbs-down questions, clustered, most frequent first."""
+    from services.cli_articles import run_gaps
+    from services.common.config import get_settings
+
+    raise typer.Exit(run_gaps(get_settings(), draft=draft, as_json=as_json))
 
 
 @articles_app.command("reject")

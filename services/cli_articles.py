@@ -92,8 +92,16 @@ def run_list(settings: Settings, *, as_json: bool) -> int:
     return 0
 
 
-def run_decide(settings: Settings, *, draft_id: int, reviewer_email: str, reject_reason: str | None) -> int:
-    """Approve (publish and index) or reject a draft as ``reviewer_email``."""
+def run_decide(
+    settings: Settings,
+    *,
+    draft_id: int,
+    reviewer_email: str,
+    reject_reason: str | None,
+    edited_body: str | None = None,
+    merge_into: int | None = None,
+) -> int:
+    """Approve (publish and index, optionally edited), merge or reject a draft as ``reviewer_email``."""
     from services.articles import review
     from services.cli_knowledge import knowledge_runtime
     from services.common.errors import PermanentError
@@ -111,8 +119,18 @@ def run_decide(settings: Settings, *, draft_id: int, reviewer_email: str, reject
                 outcome = review.reject(
                     session_factory, draft_id=draft_id, reviewer_id=reviewer_id, reason=reject_reason
                 )
+            elif merge_into is not None:
+                outcome = review.merge(
+                    session_factory, draft_id=draft_id, reviewer_id=reviewer_id, article_id=merge_into
+                )
             else:
-                outcome = review.approve(session_factory, index, draft_id=draft_id, reviewer_id=reviewer_id)
+                outcome = review.approve(
+                    session_factory,
+                    index,
+                    draft_id=draft_id,
+                    reviewer_id=reviewer_id,
+                    edited_body=edited_body,
+                )
         except PermanentError as exc:
             typer.secho(f"error: {exc}", fg=typer.colors.RED, err=True)
             return 2
@@ -120,4 +138,31 @@ def run_decide(settings: Settings, *, draft_id: int, reviewer_email: str, reject
         f"draft {outcome.draft_id}: {outcome.status.value}"
         + (f", article {outcome.article_id}" if outcome.article_id else "")
     )
+    return 0
+
+
+def run_gaps(settings: Settings, *, draft: int | None, as_json: bool) -> int:
+    """List knowledge gaps (most frequent first); ``draft`` queues a draft for gap number ``draft``."""
+    from services.articles.gaps import draft_from_gap, find_gaps
+    from services.cli_knowledge import knowledge_runtime
+
+    with knowledge_runtime(settings) as (session_factory, index):
+        gaps = find_gaps(session_factory, index.embedder)
+        if draft is not None:
+            if not 1 <= draft <= len(gaps):
+                typer.secho(
+                    f"error: there are {len(gaps)} gaps; pick 1..{len(gaps)}", fg=typer.colors.RED, err=True
+                )
+                return 2
+            draft_id = draft_from_gap(session_factory, gaps[draft - 1])
+            typer.echo(f"draft {draft_id} queued for gap {draft}: {gaps[draft - 1].representative}")
+            return 0
+    if as_json:
+        typer.echo(json.dumps([{**asdict(g), "last_asked": str(g.last_asked)} for g in gaps]))
+        return 0
+    for number, gap in enumerate(gaps, start=1):
+        typer.echo(
+            f"{number}. {gap.representative} · asked {gap.count}× "
+            f"({gap.unanswered} unanswered, {gap.unhelpful} unhelpful)"
+        )
     return 0

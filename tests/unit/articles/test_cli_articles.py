@@ -31,9 +31,19 @@ def test_generate_list_approve_and_reject_from_the_command_line(
     assert {d["id"] for d in listed} == set(report["drafts_created"])
     assert all(d["generator"] == "extractive" and d["source_tickets"] for d in listed)
 
-    first, second = listed[0]["id"], listed[1]["id"]
-    approved = runner.invoke(app, ["articles", "approve", str(first), "--as", "fixtures@deskpilot.local"])
+    first, second, third = listed[0]["id"], listed[1]["id"], listed[2]["id"]
+    edited = tmp_path / "edited.md"
+    edited.write_text("# Edited by IT\n\n## Resolution\n\n1. Restart the service.\n", encoding="utf-8")
+    approved = runner.invoke(
+        app,
+        ["articles", "approve", str(first), "--as", "fixtures@deskpilot.local", "--body-file", str(edited)],
+    )
     assert approved.exit_code == 0 and f"draft {first}: approved, article" in approved.output
+    article_id = approved.output.strip().rsplit(" ", 1)[-1]
+    merged = runner.invoke(
+        app, ["articles", "merge", str(third), "--into", article_id, "--as", "fixtures@deskpilot.local"]
+    )
+    assert merged.exit_code == 0 and f"draft {third}: merged" in merged.output
     rejected = runner.invoke(
         app, ["articles", "reject", str(second), "--as", "fixtures@deskpilot.local", "--reason", "duplicate"]
     )
@@ -42,5 +52,7 @@ def test_generate_list_approve_and_reject_from_the_command_line(
         app, ["articles", "reject", str(second), "--as", "fixtures@deskpilot.local", "--reason", "x"]
     )
     assert again.exit_code == 2 and "already rejected" in again.output
+    gaps = runner.invoke(app, ["articles", "gaps", "--json"])
+    assert gaps.exit_code == 0 and json.loads(gaps.output) == []  # no unanswered questions yet
     unknown = runner.invoke(app, ["articles", "approve", str(first), "--as", "nobody@example.com"])
     assert unknown.exit_code == 2 and "no employee" in unknown.output
