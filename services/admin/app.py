@@ -19,7 +19,17 @@ from starlette.middleware.sessions import SessionMiddleware
 from services import __version__
 from services.admin.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, SignInRequired
 from services.admin.middleware import RequestContextMiddleware
-from services.admin.views import admin_home, articles, auth_views, chat, health, home, slack, ticket_webhooks
+from services.admin.views import (
+    admin_home,
+    articles,
+    auth_views,
+    chat,
+    drafts,
+    health,
+    home,
+    slack,
+    ticket_webhooks,
+)
 from services.common.config import Environment, Settings, get_settings
 from services.common.db import build_engine, build_session_factory
 from services.common.errors import DeskpilotError
@@ -110,6 +120,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.state.settings = settings
     app.state.demo = None
     app.state.chat_orchestrator = None  # built on the first chat message (tests may set one)
+    app.state.knowledge_index = None  # opened on first use (publishing a draft)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.add_middleware(
         SessionMiddleware,
@@ -129,6 +140,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(auth_views.router)
     app.include_router(admin_home.router)
     app.include_router(chat.router)
+    app.include_router(drafts.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> RedirectResponse:
