@@ -50,8 +50,14 @@ def article_page(request: Request, article_id: int) -> HTMLResponse:
             "category": article.category,
             "source_url": article.url,
             "updated": version.created_at,
-            "body_html": _markdown.render(version.body_markdown),
+            "body_html": _markdown.render(_without_title(version.body_markdown, article.title)),
         }
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
         request, "article.html", context
     )
+
+
+def _without_title(body: str, title: str) -> str:
+    """The body without a leading ``# Title`` line repeating the page heading."""
+    first, _, rest = body.lstrip().partition("\n")
+    return rest if first.strip().lstrip("#").strip() == title.strip() and first.startswith("# ") else body
