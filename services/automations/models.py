@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common.db import Base, StrEnumType, TimestampMixin
@@ -65,6 +65,7 @@ class AutomationRun(TimestampMixin, Base):
     """
 
     __tablename__ = "automation_runs"
+    __table_args__ = (Index("ix_automation_runs_created_at", "created_at"),)  # report periods
 
     id: Mapped[int] = mapped_column(primary_key=True)
     kind: Mapped[AutomationKind] = mapped_column(StrEnumType(AutomationKind), index=True)

@@ -68,7 +68,10 @@ class Conversation(Base):
     """
 
     __tablename__ = "conversations"
-    __table_args__ = (UniqueConstraint("slack_team_id", "slack_channel_id", "slack_thread_ts"),)
+    __table_args__ = (
+        UniqueConstraint("slack_team_id", "slack_channel_id", "slack_thread_ts"),
+        Index("ix_conversations_employee_id_started_at", "employee_id", "started_at"),  # ROI deflection
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     employee_id: Mapped[int] = mapped_column(ForeignKey("employees.id", ondelete="CASCADE"), index=True)
@@ -98,7 +101,10 @@ class Message(Base):
     """
 
     __tablename__ = "messages"
-    __table_args__ = (Index("ix_messages_intent_created_at", "intent", "created_at"),)
+    __table_args__ = (
+        Index("ix_messages_intent_created_at", "intent", "created_at"),
+        Index("ix_messages_outcome_created_at", "outcome", "created_at"),  # unanswered questions
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     conversation_id: Mapped[int] = mapped_column(

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common.db import Base, StrEnumType, TimestampMixin, utcnow
@@ -52,7 +52,10 @@ class Ticket(TimestampMixin, Base):
     """A ticket of record, identified by (system, external_key) and linked back to its conversation."""
 
     __tablename__ = "tickets"
-    __table_args__ = (UniqueConstraint("system", "external_key"),)
+    __table_args__ = (
+        UniqueConstraint("system", "external_key"),
+        Index("ix_tickets_conversation_id", "conversation_id"),  # ROI: tickets after a conversation
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     system: Mapped[TicketSystemKind] = mapped_column(StrEnumType(TicketSystemKind))
