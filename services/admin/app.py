@@ -27,6 +27,7 @@ from services.admin.views import (
     drafts,
     health,
     home,
+    reports,
     slack,
     ticket_webhooks,
 )
@@ -141,6 +142,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(admin_home.router)
     app.include_router(chat.router)
     app.include_router(drafts.router)
+    app.include_router(reports.router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> RedirectResponse:
