@@ -32,7 +32,6 @@ from typing import Any
 
 from pydantic import BaseModel, Field, field_validator
 from sqlalchemy import (
-    BigInteger,
     ColumnElement,
     Float,
     Integer,
@@ -308,18 +307,28 @@ class _SqlDialect:
         """The value part of an ``ordered_key``."""
         return func.substr(key, literal_column("13"))
 
-    def _epoch(self, ts: Any) -> ColumnElement[Any]:
-        # SQLite: whole seconds plus the millisecond fraction (strftime('%f') is SS.SSS).
-        whole = cast(func.strftime(literal_column("'%s'"), ts), Integer)
-        seconds = cast(func.strftime(literal_column("'%S'"), ts), Integer)
-        fraction = cast(func.strftime(literal_column("'%f'"), ts), Float) - seconds
-        return whole + fraction
+    @staticmethod
+    def _sqlite_difference(later: Any, earlier: Any) -> ColumnElement[Any]:
+        """SQLite: ``later - earlier`` in seconds, as whole seconds plus the millisecond fractions.
+
+        Subtracting the whole seconds (integers) and the fractions separately keeps the result exact
+        when the fractions are equal (no rounding of two large floats).
+        """
+
+        def whole(ts: Any) -> ColumnElement[int]:
+            return cast(func.strftime(literal_column("'%s'"), ts), Integer)
+
+        def fraction(ts: Any) -> ColumnElement[float]:  # strftime('%f') is SS.SSS
+            seconds = cast(func.strftime(literal_column("'%S'"), ts), Integer)
+            return cast(func.strftime(literal_column("'%f'"), ts), Float) - seconds
+
+        return (whole(later) - whole(earlier)) + (fraction(later) - fraction(earlier))
 
     def seconds_between(self, earlier: Any, later: Any) -> ColumnElement[Any]:
         """``later - earlier`` in seconds (microseconds on PostgreSQL, milliseconds on SQLite)."""
         if self.postgres:
             return func.date_part(literal_column("'epoch'"), later - earlier)
-        return self._epoch(later) - self._epoch(earlier)
+        return self._sqlite_difference(later, earlier)
 
     def not_before(self, earlier: Any, later: Any, seconds: float) -> ColumnElement[bool]:
         """``earlier >= later - seconds``, written so that an index on ``earlier`` bounds the range."""
@@ -327,7 +336,7 @@ class _SqlDialect:
         if self.postgres:
             condition = earlier >= later - func.make_interval(0, 0, 0, 0, 0, 0, literal(seconds, Float))
         else:
-            condition = self._epoch(later) - self._epoch(earlier) <= literal(seconds, Float)
+            condition = self._sqlite_difference(later, earlier) <= literal(seconds, Float)
         return condition
 
     def binary(self, text: Any) -> ColumnElement[str]:
