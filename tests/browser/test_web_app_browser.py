@@ -97,3 +97,26 @@ def test_editor_approves_a_draft_and_a_manager_is_refused_the_admin_pages(
     _sign_in(manager, site.url, "mo@example.com", "/admin")
     expect(manager.locator("body")).to_contain_text("You don't have access to this page.")
     manager.close()
+
+
+def test_manager_reads_the_roi_report_and_downloads_csv_and_an_employee_is_refused(
+    browser: Browser, site: Site
+) -> None:
+    manager = browser.new_page()
+    _sign_in(manager, site.url, "mo@example.com", "/reports/roi")
+    expect(manager.get_by_role("heading", name="Return on investment")).to_be_visible()
+    expect(manager.get_by_text("How these figures are defined")).to_be_visible()
+    with manager.expect_download() as download_info:
+        manager.get_by_role("link", name="Download CSV").click()
+    download = download_info.value
+    assert download.suggested_filename.startswith("deskpilot-roi-") and download.suggested_filename.endswith(
+        ".csv"
+    )
+    content = Path(download.path()).read_text(encoding="utf-8")
+    assert "conversations" in content.lower()
+    manager.close()
+
+    employee = browser.new_page()
+    _sign_in(employee, site.url, "eve@example.com", "/reports/roi")
+    expect(employee.locator("body")).to_contain_text("You don't have access to this page.")
+    employee.close()
