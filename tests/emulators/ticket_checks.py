@@ -15,6 +15,7 @@ import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from typing import Any, Protocol, TypeVar
 
@@ -565,3 +566,57 @@ def _creates(target: TicketTarget) -> list[dict[str, Any]]:
         for call in target.calls(target.create_path)
         if call["method"] == "POST" and call["path"] == target.create_path
     ]
+
+
+# ---- the resolved-tickets feed: checks every adapter's tests share ----------------------------------
+
+
+class FeedTarget(Protocol):
+    """The emulator control a feed check needs."""
+
+    def calls(self, path_prefix: str = "/") -> list[dict[str, Any]]: ...
+
+    def inject(self, **behavior: Any) -> None: ...
+
+    def reset(self) -> None: ...
+
+
+def check_feed_is_lazy_and_refuses_naive_since(target: FeedTarget, system: Any, since: datetime) -> None:
+    """Nothing is fetched before iteration; naive ``since`` and a zero limit are refused at the call."""
+    pending = system.resolved_since(since)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        system.resolved_since(since.replace(tzinfo=None))
+    with pytest.raises(ValueError, match="limit"):
+        system.resolved_since(since, limit=0)
+    assert target.calls() == []
+    assert list(pending) == []
+    assert len(target.calls()) == 1
+
+
+def check_feed_auth_error_without_retry(target: FeedTarget, system: Any, since: datetime, name: str) -> None:
+    """Wrong credentials raise AuthError (naming the system) after one request."""
+    with pytest.raises(AuthError) as raised:
+        next(system.resolved_since(since))
+    assert raised.value.system == name
+    assert len(target.calls()) == 1
+
+
+def check_feed_rate_limits(
+    target: FeedTarget,
+    feed_with: Callable[..., Any],
+    since: datetime,
+    path_prefix: str,
+    expected_key: str,
+) -> None:
+    """429s with Retry-After are waited out, then a persistent 429 raises RateLimitedError."""
+    target.inject(status=429, times=2, retry_after="1", path_prefix=path_prefix)
+    delays: list[float] = []
+    batches = list(feed_with(delays=delays).resolved_since(since))
+    assert [[t.external_key for t in batch] for batch in batches] == [[expected_key]]
+    assert delays == [1.0, 1.0]
+    target.reset()
+    target.inject(status=429, times=10, retry_after="2", path_prefix=path_prefix)
+    with pytest.raises(RateLimitedError) as raised:
+        list(feed_with(max_attempts=3).resolved_since(since))
+    assert raised.value.retry_after_s == 2.0
+    assert len(target.calls()) == 3

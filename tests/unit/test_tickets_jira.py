@@ -11,7 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
-from connectors.errors import AuthError, ConflictError, RateLimitedError, RemoteNotFoundError
+from connectors.errors import AuthError, ConflictError, RemoteNotFoundError
 from connectors.interfaces import ResolvedTicketFeed
 from connectors.jira import JiraTicketSystem
 from connectors.jira.tickets import (
@@ -32,6 +32,9 @@ from tests.emulators.ticket_checks import (
     EmulatedTicket,
     TicketSystemContract,
     TicketTarget,
+    check_feed_auth_error_without_retry,
+    check_feed_is_lazy_and_refuses_naive_since,
+    check_feed_rate_limits,
     emulator_fixture,
     new_key,
 )
@@ -514,41 +517,14 @@ def test_jira_feed_follows_resolution_and_reopening_done_through_the_api(fresh: 
 
 
 def test_jira_feed_is_lazy_and_refuses_naive_since(fresh: JiraTarget) -> None:
-    system = feed(fresh)
-
-    pending = system.resolved_since(SINCE)
-    with pytest.raises(ValueError, match="timezone-aware"):
-        system.resolved_since(SINCE.replace(tzinfo=None))
-    with pytest.raises(ValueError, match="limit"):
-        system.resolved_since(SINCE, limit=0)
-
-    assert fresh.calls() == []
-    assert list(pending) == []
-    assert len(fresh.calls()) == 1
+    check_feed_is_lazy_and_refuses_naive_since(fresh, feed(fresh), SINCE)
 
 
 def test_jira_feed_wrong_credentials_raise_auth_error_without_retry(fresh: JiraTarget) -> None:
     seed(fresh, "Resolved", SINCE + timedelta(hours=1))
-
-    with pytest.raises(AuthError) as raised:
-        next(feed(fresh, credentials_ok=False).resolved_since(SINCE))
-
-    assert raised.value.system == "jira"
-    assert len(fresh.calls()) == 1
+    check_feed_auth_error_without_retry(fresh, feed(fresh, credentials_ok=False), SINCE, "jira")
 
 
 def test_jira_feed_waits_out_rate_limits_then_raises_when_they_persist(fresh: JiraTarget) -> None:
     key = seed(fresh, "Resolved", SINCE + timedelta(hours=1))
-    fresh.inject(status=429, times=2, retry_after="1", path_prefix=SEARCH)
-    delays: list[float] = []
-
-    batches = list(feed(fresh, delays=delays).resolved_since(SINCE))
-
-    assert [[t.external_key for t in batch] for batch in batches] == [[key]]
-    assert delays == [1.0, 1.0]
-    fresh.reset()
-    fresh.inject(status=429, times=10, retry_after="2", path_prefix=SEARCH)
-    with pytest.raises(RateLimitedError) as raised:
-        list(feed(fresh, max_attempts=3).resolved_since(SINCE))
-    assert raised.value.retry_after_s == 2.0
-    assert len(fresh.calls()) == 3
+    check_feed_rate_limits(fresh, lambda **options: feed(fresh, **options), SINCE, SEARCH, key)
