@@ -19,8 +19,16 @@ from starlette.middleware.sessions import SessionMiddleware
 from services import __version__
 from services.admin.auth import SESSION_COOKIE, SESSION_MAX_AGE_S, SignInRequired
 from services.admin.middleware import RequestContextMiddleware
+from services.admin.navigation import sections_for
 from services.admin.views import (
+    admin_articles,
+    admin_conversations,
+    admin_gaps,
     admin_home,
+    admin_intents,
+    admin_runs,
+    admin_sources,
+    admin_tickets,
     articles,
     auth_views,
     chat,
@@ -123,6 +131,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.state.chat_orchestrator = None  # built on the first chat message (tests may set one)
     app.state.knowledge_index = None  # opened on first use (publishing a draft)
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
+    app.state.templates.env.globals["sections_for"] = sections_for
     app.add_middleware(
         SessionMiddleware,
         secret_key=settings.web.secret_key.get_secret_value(),
@@ -143,6 +152,16 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.include_router(chat.router)
     app.include_router(drafts.router)
     app.include_router(reports.router)
+    for admin_router in (
+        admin_articles.router,
+        admin_sources.router,
+        admin_gaps.router,
+        admin_intents.router,
+        admin_conversations.router,
+        admin_runs.router,
+        admin_tickets.router,
+    ):
+        app.include_router(admin_router)
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> RedirectResponse:

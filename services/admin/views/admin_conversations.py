@@ -1,0 +1,7 @@
+"""Conversation pages (in progress)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["admin"])

@@ -1,0 +1,7 @@
+"""Knowledge gaps page (in progress)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["admin"])

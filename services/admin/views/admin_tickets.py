@@ -1,0 +1,7 @@
+"""Built-in ticket agent view (in progress)."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["admin"])
