@@ -14,8 +14,9 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, model_validator
+from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -208,14 +209,68 @@ class RouterSettings(BaseModel):
     model_dir: Path = Path("./var/models")
 
 
+class OidcSettings(BaseModel):
+    """OpenID Connect single sign-on (authorization code flow with PKCE), e.g. Okta, Entra ID, Keycloak.
+
+    Enabled when ``issuer`` and ``client_id`` are set; the provider's discovery document
+    (``{issuer}/.well-known/openid-configuration``) supplies the endpoints and signing keys. The claim
+    named ``groups_claim`` maps to roles (``*_groups``) and, with ``sync_groups``, replaces the person's
+    directory groups (article audiences). People are created on first sign-in unless
+    ``create_accounts`` is off; ``allowed_domains`` limits which e-mail domains may sign in.
+    """
+
+    issuer: str | None = None
+    client_id: str | None = None
+    client_secret: SecretStr | None = None
+    display_name: str = "single sign-on"
+    scopes: str = "openid email profile"
+    groups_claim: str = "groups"
+    admin_groups: list[str] = Field(default_factory=list)
+    editor_groups: list[str] = Field(default_factory=list)
+    manager_groups: list[str] = Field(default_factory=list)
+    sync_groups: bool = True
+    create_accounts: bool = True
+    allowed_domains: list[str] = Field(default_factory=list)
+    timeout_s: float = Field(default=10.0, gt=0)
+
+    @property
+    def enabled(self) -> bool:
+        """True when an issuer and a client are configured."""
+        return bool(self.issuer and self.client_id)
+
+
 class WebSettings(BaseModel):
-    """The FastAPI web app (admin UI, web chat, Slack HTTP endpoints, health)."""
+    """The FastAPI web app (admin UI, web chat, Slack HTTP endpoints, health).
+
+    ``local_accounts`` allows e-mail + password sign-in (argon2 hashes; the embedded default); turn it
+    off when single sign-on is the only way in.
+    """
 
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     secret_key: SecretStr = SecretStr(PLACEHOLDER_SECRET)
     public_url: str = "http://localhost:8000"
     readiness_timeout_s: float = Field(default=3.0, gt=0)
+    local_accounts: bool = True
+    oidc: OidcSettings = OidcSettings()
+
+
+class ReportsSettings(BaseModel):
+    """Management reports: the weekly ROI digest sent to managers in Slack by Celery beat."""
+
+    weekly_digest: bool = True
+    timezone: str = "UTC"
+    """IANA time zone of the digest's schedule (Monday ``digest_hour``:00) and of "last week"."""
+    digest_hour: int = Field(default=8, ge=0, le=23)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {zone!r}") from exc
+        return zone
 
 
 class Settings(BaseSettings):
@@ -247,6 +302,7 @@ class Settings(BaseSettings):
     web: WebSettings = WebSettings()
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     demo: DemoSettings = DemoSettings()
+    reports: ReportsSettings = ReportsSettings()
 
     @model_validator(mode="after")
     def _enforce_production_secrets(self) -> Settings:
@@ -260,6 +316,10 @@ class Settings(BaseSettings):
             problems.append("DESKPILOT_SLACK__SIGNING_SECRET is required when Slack is configured")
         if self.database.is_sqlite:
             problems.append("DESKPILOT_DATABASE__URL must point at PostgreSQL in production")
+        if self.web.oidc.enabled and self.web.oidc.client_secret is None:
+            problems.append("DESKPILOT_WEB__OIDC__CLIENT_SECRET is required for single sign-on")
+        if not self.web.local_accounts and not self.web.oidc.enabled:
+            problems.append("with DESKPILOT_WEB__LOCAL_ACCOUNTS=false, configure DESKPILOT_WEB__OIDC__*")
         if problems:
             raise ValueError("; ".join(problems))
         return self

@@ -64,6 +64,7 @@ def home(request: Request) -> HTMLResponse:
     """Landing page of the web app."""
     state = request.app.state
     profile = [*describe_profile(state.settings), ("Knowledge base", knowledge_status(request))]
-    return state.templates.TemplateResponse(  # type: ignore[no-any-return]
-        request, "index.html", {"profile": profile}
-    )
+    from services.admin.auth import csrf_token, current_user
+
+    context = {"profile": profile, "user": current_user(request), "csrf_token": csrf_token(request)}
+    return state.templates.TemplateResponse(request, "index.html", context)  # type: ignore[no-any-return]
