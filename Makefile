@@ -20,10 +20,12 @@ $(STAMP): pyproject.toml requirements.lock
 
 install: $(STAMP)
 
-## run: install, migrate the embedded database, start the web app on http://$(HOST):$(PORT)
-## and load the demo knowledge base in the background (the app answers at once; the page shows progress)
+## run: install, migrate the embedded database, create the demo sign-ins and 12 weeks of history (printed
+## logins), start the web app on http://$(HOST):$(PORT) and load the demo knowledge base in the background
+## (the app answers at once; the home page shows progress)
 run: install
 	$(BIN)/deskpilot db upgrade
+	DESKPILOT_WEB__PUBLIC_URL=$${DESKPILOT_WEB__PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/deskpilot demo-seed
 	$(BIN)/deskpilot serve --load-demo --host $(HOST) --port $(PORT)
 
 ## test: lint, type-check, then every test (integration tests need PostgreSQL and Redis; see DEVELOPERS.md)

@@ -29,6 +29,8 @@ users_app = typer.Typer(help="Local web-app accounts (the embedded default's sig
 app.add_typer(users_app, name="users")
 articles_app = typer.Typer(help="Resolution articles drafted from resolved tickets.", no_args_is_help=True)
 app.add_typer(articles_app, name="articles")
+reports_app = typer.Typer(help="Management reports: the managers' weekly ROI digest.", no_args_is_help=True)
+app.add_typer(reports_app, name="reports")
 
 _PASSTHROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
@@ -268,6 +270,41 @@ def demo(as_json: bool = typer.Option(False, "--json", help="Print the summaries
     raise typer.Exit(run_demo(get_settings(), as_json=as_json))
 
 
+@app.command("demo-seed")
+def demo_seed(
+    conversations: int = typer.Option(3000, min=0, help="Conversations of generated history."),
+    tickets: int = typer.Option(1500, min=0, help="Tickets of generated history."),
+    weeks: int = typer.Option(12, min=1, max=104, help="Weeks of history, ending today."),
+) -> None:
+    """Demo sign-ins (printed; kept in var/demo-logins.txt) and history, made once. Never in production."""
+    from services.common.config import get_settings
+    from services.common.db import build_engine, build_session_factory
+    from services.directory.demo_accounts import LOGINS_FILE, ensure_demo_history, ensure_demo_logins
+
+    settings = get_settings()
+    engine = build_engine(settings.database)
+    try:
+        sessions = build_session_factory(engine)
+        logins = ensure_demo_logins(settings, sessions)
+        summary = ensure_demo_history(sessions, conversations=conversations, tickets=tickets, weeks=weeks)
+    except RuntimeError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(code=1) from exc
+    finally:
+        engine.dispose()
+    if summary is None:
+        typer.echo("demo history: already present (kept)")
+    else:
+        typer.echo(
+            f"demo history: {summary.conversations} conversations, {summary.tickets} tickets, "
+            f"{summary.automation_runs} automation runs over {weeks} weeks"
+        )
+    url = settings.web.public_url.rstrip("/")
+    typer.echo(f"\nSign in at {url}/login  (all demo logins: {settings.data_dir / LOGINS_FILE})")
+    for login in logins:
+        typer.echo(f"  {login.role:<17} {login.email:<34} password: {login.password}")
+
+
 @intents_app.command("load")
 def intents_load(
     file: Path | None = typer.Option(None, "--file", help="Catalog YAML (default: the shipped catalog)."),
@@ -406,6 +443,22 @@ def articles_reject(
     raise typer.Exit(
         run_decide(get_settings(), draft_id=draft_id, reviewer_email=reviewer, reject_reason=reason)
     )
+
+
+@reports_app.command("digest")
+def reports_digest(
+    week: datetime | None = typer.Option(
+        None, "--week", formats=["%Y-%m-%d"], help="Any day of the week to send (default: last full week)."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Print the digest and recipients; send nothing."),
+    as_json: bool = typer.Option(False, "--json", help="Print the outcome as JSON."),
+) -> None:
+    """DM the weekly ROI digest to every manager in Slack (at most once per manager and week)."""
+    from services.cli_reports import run_digest
+    from services.common.config import get_settings
+
+    day = week.date() if week is not None else None
+    raise typer.Exit(run_digest(get_settings(), week=day, dry_run=dry_run, as_json=as_json))
 
 
 def main() -> None:

@@ -63,10 +63,19 @@ def _load_demo_in_background(app: FastAPI, settings: Settings) -> threading.Thre
     def run() -> None:
         try:
             index = open_knowledge_index(settings)
+            if app.state.knowledge_index is None:
+                app.state.knowledge_index = index
             reports = load_demo(
                 settings, index=index, session_factory=app.state.session_factory, progress=advance
             )
-            status.update(state="ready", sources=[r.as_dict() for r in reports])
+            from services.articles.demo import ensure_demo_drafts
+
+            drafted = ensure_demo_drafts(app.state.session_factory, index)
+            status.update(
+                state="ready",
+                sources=[r.as_dict() for r in reports],
+                drafts=len(drafted.drafts_created) if drafted else 0,
+            )
             logger.info("demo knowledge base ready", extra={"sources": status["sources"]})
         except Exception as exc:  # noqa: BLE001 - the web app stays up; the page shows the failure
             status.update(state="failed", error=f"{type(exc).__name__}: {exc}")
