@@ -1,5 +1,5 @@
 """In a real browser: an employee asks in the web chat and rates the cited answer; an editor approves a
-draft; a manager is refused the admin pages."""
+draft and the next question is answered from it; a manager is refused the admin pages."""
 
 from __future__ import annotations
 
@@ -43,8 +43,11 @@ def site(tmp_path: Path) -> Iterator[Site]:
                 person.role_grants.append(EmployeeRole(role=role))
             db_session.add(person)
         draft = ArticleDraft(
-            title="Printer queue stuck",
-            body_markdown="# Printer queue stuck\n\n## Resolution\n\n1. Restart the print spooler.\n",
+            title="VPN certificate expired",
+            body_markdown=(
+                "# VPN certificate expired\n\n## Symptoms\n\nThe VPN client says the certificate expired.\n\n"
+                "## Resolution\n\n1. Open Company Portal and renew the VPN certificate.\n"
+            ),
             generator=DraftGenerator.EXTRACTIVE,
             confidence=0.6,
             cluster_size=3,
@@ -81,17 +84,26 @@ def test_employee_asks_in_the_web_chat_gets_a_cited_answer_and_rates_it(browser:
     page.close()
 
 
-def test_editor_approves_a_draft_and_a_manager_is_refused_the_admin_pages(
+def test_editor_approves_a_draft_it_answers_the_next_question_and_a_manager_is_refused_admin(
     browser: Browser, site: Site
 ) -> None:
     editor = browser.new_page()
     _sign_in(editor, site.url, "kim@example.com", "/admin/drafts")
-    editor.get_by_role("link", name="Printer queue stuck").click()
+    editor.get_by_role("link", name="VPN certificate expired").click()
     editor.get_by_role("button", name="Approve and publish").click()
     expect(editor.get_by_test_id("draft-status")).to_have_text("approved")
     editor.get_by_role("link", name="published article").click()
-    expect(editor.get_by_role("heading", name="Printer queue stuck")).to_be_visible()
+    expect(editor.get_by_role("heading", name="VPN certificate expired")).to_be_visible()
     editor.close()
+
+    employee = browser.new_page()
+    _sign_in(employee, site.url, "eve@example.com", "/chat")
+    employee.get_by_label("Your question").fill("the vpn says my certificate expired")
+    employee.get_by_role("button", name="Send").click()
+    answer = employee.locator(".turn.assistant").first
+    expect(answer).to_contain_text("renew the VPN certificate")
+    expect(answer.get_by_role("link", name="VPN certificate expired")).to_be_visible()
+    employee.close()
 
     manager = browser.new_page()
     _sign_in(manager, site.url, "mo@example.com", "/admin")
