@@ -29,6 +29,7 @@ from services.kb.models import (
     article_audience,
     article_source_tickets,
 )
+from services.reports.models import DeliveryState, DigestDelivery
 from services.router.models import Intent, IntentModelVersion, TrainingUtterance, UtteranceSource
 from services.router.routes import Route
 from services.tickets.models import (
@@ -59,6 +60,8 @@ __all__ = [
     "Chunk",
     "Conversation",
     "ConversationStatus",
+    "DeliveryState",
+    "DigestDelivery",
     "DraftGenerator",
     "DraftStatus",
     "Employee",

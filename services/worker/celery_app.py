@@ -7,6 +7,10 @@ every task is written to be safe to run twice (ARCHITECTURE.md §6).
 
 from __future__ import annotations
 
+from datetime import tzinfo
+from typing import Any
+from zoneinfo import ZoneInfo
+
 from celery import Celery
 from celery.schedules import crontab
 
@@ -17,8 +21,53 @@ TASK_MODULES = (
     "services.automations.tasks",
     "services.tickets.tasks",
     "services.articles.tasks",
+    "services.reports.tasks",
     "services.worker.ping",
 )
+
+
+class ZonedCrontab(crontab):  # type: ignore[misc]  # celery is untyped
+    """A crontab read in its own time zone (``zone``), not the app's (UTC): "08:00 in Paris" follows DST."""
+
+    def __init__(
+        self,
+        minute: Any = "*",
+        hour: Any = "*",
+        day_of_week: Any = "*",
+        day_of_month: Any = "*",
+        month_of_year: Any = "*",
+        *,
+        zone: str = "UTC",
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(minute, hour, day_of_week, day_of_month, month_of_year, **kwargs)
+        self.zone = zone
+
+    @property
+    def tz(self) -> tzinfo:
+        """The schedule's time zone (celery reads it to match the fields and compute the next run)."""
+        return ZoneInfo(self.zone)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        cls, fields, kwargs = super().__reduce__()
+        return cls, fields, {**kwargs, "zone": self.zone}
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state = dict(state)
+        self.zone = state.pop("zone", "UTC")
+        super().__setstate__(state)
+
+
+def weekly_digest_entry(settings: Settings) -> dict[str, Any]:
+    """The beat entry of the managers' weekly digest: Monday at the configured hour and time zone."""
+    reports = settings.reports
+    return {
+        "task": TaskName.SEND_WEEKLY_DIGEST,
+        "schedule": ZonedCrontab(
+            minute=0, hour=reports.digest_hour, day_of_week="mon", zone=reports.timezone
+        ),
+        "options": {"expires": TASK_EXPIRES_S[TaskName.SEND_WEEKLY_DIGEST]},
+    }
 
 
 def create_celery_app(settings: Settings) -> Celery:
@@ -75,6 +124,8 @@ def create_celery_app(settings: Settings) -> Celery:
             },
         },
     )
+    if settings.reports.weekly_digest:
+        app.conf.beat_schedule["weekly-digest"] = weekly_digest_entry(settings)
     app.set_default()  # current_app is per thread; listener threads must find this app too
     for module in TASK_MODULES:
         __import__(module)

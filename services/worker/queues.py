@@ -23,6 +23,7 @@ class TaskName(StrEnum):
     SYNC_TICKETS = "deskpilot.tickets.sync"
     APPLY_TICKET_STATUS = "deskpilot.tickets.apply_status"
     GENERATE_ARTICLES = "deskpilot.articles.generate"
+    SEND_WEEKLY_DIGEST = "deskpilot.reports.send_weekly_digest"
     PING = "deskpilot.worker.ping"
 
 
@@ -34,6 +35,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     TaskName.SWEEP_STALLED: {"queue": Queue.PERIODIC},
     TaskName.SYNC_TICKETS: {"queue": Queue.PERIODIC},
     TaskName.GENERATE_ARTICLES: {"queue": Queue.PERIODIC},
+    TaskName.SEND_WEEKLY_DIGEST: {"queue": Queue.PERIODIC},
     TaskName.PING: {"queue": Queue.AUTOMATIONS},
 }
 
@@ -45,6 +47,7 @@ TASK_EXPIRES_S: dict[str, int] = {
     TaskName.SWEEP_STALLED: 10 * 60,
     TaskName.SYNC_TICKETS: 10 * 60,
     TaskName.GENERATE_ARTICLES: 3600,
+    TaskName.SEND_WEEKLY_DIGEST: 6 * 3600,
     TaskName.PING: 60,
 }
 """``expires=`` for every send: a message older than this is dropped, never run late.

@@ -1,4 +1,4 @@
-"""The manager ROI report over a chosen period (by week, department and intent) and its CSV export."""
+"""The manager ROI report over a chosen period (by week, department and intent), its CSV and PDF exports."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from services.admin.auth import SignedInUser, csrf_token, require_roles
 from services.audit import repo as audit
 from services.common.db import session_scope
 from services.directory.models import Role
+from services.reports.pdf import roi_report_pdf
 from services.reports.roi import RoiAssumptions, RoiReport, build_roi_report, to_csv
 
 router = APIRouter(tags=["reports"])
@@ -36,6 +37,21 @@ def _report(request: Request, start: date | None, end: date | None) -> RoiReport
     assumptions = getattr(request.app.state, "roi_assumptions", None) or RoiAssumptions()
     with session_scope(request.app.state.session_factory) as db_session:
         return build_roi_report(db_session, start=begin, end=finish, assumptions=assumptions)
+
+
+def _export(request: Request, user: SignedInUser, report: RoiReport, fmt: str) -> str:
+    """Audit an export of ``report`` in ``fmt``; returns the download's file name."""
+    with session_scope(request.app.state.session_factory) as db_session:
+        audit.record(
+            db_session,
+            action="report.exported",
+            target_type="report",
+            target_id="roi",
+            actor_id=user.id,
+            actor_label=user.email,
+            details={"format": fmt, "start": report.start.isoformat(), "end": report.end.isoformat()},
+        )
+    return f"deskpilot-roi-{report.start.date()}-{(report.end - timedelta(days=1)).date()}.{fmt}"
 
 
 @router.get("/reports/roi", response_class=HTMLResponse)
@@ -68,19 +84,26 @@ def roi_csv(
 ) -> Response:
     """The same report as CSV (one section per breakdown); downloads are audited."""
     report = _report(request, start, end)
-    with session_scope(request.app.state.session_factory) as db_session:
-        audit.record(
-            db_session,
-            action="report.exported",
-            target_type="report",
-            target_id="roi",
-            actor_id=user.id,
-            actor_label=user.email,
-            details={"format": "csv", "start": report.start.isoformat(), "end": report.end.isoformat()},
-        )
-    name = f"deskpilot-roi-{report.start.date()}-{(report.end - timedelta(days=1)).date()}.csv"
+    name = _export(request, user, report, "csv")
     return Response(
         to_csv(report),
         media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": f'attachment; filename="{name}"'},
+    )
+
+
+@router.get("/reports/roi.pdf")
+def roi_pdf(
+    request: Request,
+    user: Manager,
+    start: Annotated[date | None, Query()] = None,
+    end: Annotated[date | None, Query()] = None,
+) -> Response:
+    """The same report as PDF (figures, weekly chart, breakdowns, definitions, sources); audited."""
+    report = _report(request, start, end)
+    name = _export(request, user, report, "pdf")
+    return Response(
+        roi_report_pdf(report),
+        media_type="application/pdf",
         headers={"content-disposition": f'attachment; filename="{name}"'},
     )
