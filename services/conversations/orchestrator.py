@@ -51,6 +51,7 @@ from services.router.classifier import IntentClassifier
 from services.router.intents import IntentPrediction
 from services.router.model_store import NoIntentModelError
 from services.router.models import Intent
+from services.router.policy import decide_route
 from services.router.routes import Route
 from services.router.slots import extract_slot
 from services.tickets.models import Ticket, TicketStatus
@@ -282,7 +283,8 @@ class Orchestrator:
             draft = self._answer(text, viewer, history)
             draft.notice = strings.NO_INTENT_MODEL
             return None, draft
-        if prediction.out_of_scope:
+        decision = decide_route(prediction, {name: info.route for name, info in intents.items()})
+        if decision.route is Route.OUT_OF_SCOPE:
             return prediction, _Draft(
                 strings.OUT_OF_SCOPE,
                 Route.OUT_OF_SCOPE,
@@ -290,7 +292,7 @@ class Orchestrator:
                 buttons=[Button(ButtonAction.TALK_TO_HUMAN, strings.BUTTON_TALK_TO_HUMAN)],
                 state=state,
             )
-        if prediction.ambiguous:
+        if decision.route is Route.CLARIFY:
             options = [s.intent for s in prediction.top_two if s.intent in intents]
             state["clarify"] = {"text": text, "options": options}
             buttons = [Button(ButtonAction.CHOOSE_INTENT, _describe(intents, name), name) for name in options]
@@ -298,7 +300,7 @@ class Orchestrator:
             return prediction, _Draft(
                 strings.CLARIFY, Route.CLARIFY, AnswerOutcome.CLARIFY, buttons=buttons, state=state
             )
-        info = intents.get(prediction.intent)
+        info = intents.get(decision.intent or "")
         if info is None:  # the model knows an intent that was since disabled or removed
             return prediction, self._answer(text, viewer, history)
         return prediction, self._route(info, text, state, viewer, history, employee_id)

@@ -17,6 +17,16 @@ from services.router.classifier import TrainedIntentClassifier
 
 logger = logging.getLogger(__name__)
 
+_activations = 0
+"""Bumped when this process activates a model version, so every model in it re-checks at once."""
+
+
+def announce_model_activation() -> None:
+    """Tell this process's :class:`ActiveIntentModel` instances that a new version was just committed
+    (other processes see it within their ``refresh_s``)."""
+    global _activations
+    _activations += 1
+
 
 class NoIntentModelError(DeskpilotError):
     """No model has been trained yet."""
@@ -42,13 +52,17 @@ class ActiveIntentModel:
         self._lock = threading.Lock()
         self._classifier: TrainedIntentClassifier | None = None
         self._checked_at = float("-inf")
+        self._seen_activations = _activations
 
     def get(self) -> TrainedIntentClassifier:
         """The classifier to use now; raises NoIntentModelError before the first training."""
         now = time.monotonic()
         current = self._classifier
-        if current is not None and now - self._checked_at < self._refresh_s:
+        activations = _activations
+        fresh = now - self._checked_at < self._refresh_s and activations == self._seen_activations
+        if current is not None and fresh:
             return current
+        self._seen_activations = activations
         with session_scope(self._session_factory) as db_session:
             active = repo.active_model_version(db_session=db_session)
             version, path = (active.version, active.artifact_path) if active else (None, None)

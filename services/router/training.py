@@ -13,6 +13,7 @@ from services.common.db import session_scope, utcnow
 from services.common.errors import PermanentError
 from services.router import repo
 from services.router.classifier import TrainedIntentClassifier, TrainingReport
+from services.router.model_store import announce_model_activation
 from services.router.models import IntentModelVersion
 
 
@@ -38,7 +39,7 @@ def intents_train_flow(
     digest = hashlib.sha256(
         "\n".join(f"{label}\t{text}" for text, label in zip(texts, labels, strict=True)).encode()
     ).hexdigest()
-    version = f"{utcnow():%Y%m%dT%H%M%S}-{digest[:8]}"
+    version = f"{utcnow():%Y%m%dT%H%M%S%f}-{digest[:8]}"  # µs: two retrains of the same data differ
     classifier, report = TrainedIntentClassifier.train(texts, labels, embedder=embedder, version=version)
     artifact = model_dir / f"intent-{version}.joblib"
     classifier.save(artifact)
@@ -53,6 +54,7 @@ def intents_train_flow(
         db_session.add(row)
         db_session.flush()
         repo.activate_model_version(db_session=db_session, version=row)
+    announce_model_activation()
     return row, report
 
 

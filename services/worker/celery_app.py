@@ -21,6 +21,7 @@ TASK_MODULES = (
     "services.automations.tasks",
     "services.tickets.tasks",
     "services.articles.tasks",
+    "services.router.tasks",
     "services.reports.tasks",
     "services.worker.ping",
 )

@@ -23,6 +23,7 @@ class TaskName(StrEnum):
     SYNC_TICKETS = "deskpilot.tickets.sync"
     APPLY_TICKET_STATUS = "deskpilot.tickets.apply_status"
     GENERATE_ARTICLES = "deskpilot.articles.generate"
+    TRAIN_INTENTS = "deskpilot.intents.train"
     SEND_WEEKLY_DIGEST = "deskpilot.reports.send_weekly_digest"
     PING = "deskpilot.worker.ping"
 
@@ -35,6 +36,7 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     TaskName.SWEEP_STALLED: {"queue": Queue.PERIODIC},
     TaskName.SYNC_TICKETS: {"queue": Queue.PERIODIC},
     TaskName.GENERATE_ARTICLES: {"queue": Queue.PERIODIC},
+    TaskName.TRAIN_INTENTS: {"queue": Queue.PERIODIC},
     TaskName.SEND_WEEKLY_DIGEST: {"queue": Queue.PERIODIC},
     TaskName.PING: {"queue": Queue.AUTOMATIONS},
 }
@@ -47,6 +49,7 @@ TASK_EXPIRES_S: dict[str, int] = {
     TaskName.SWEEP_STALLED: 10 * 60,
     TaskName.SYNC_TICKETS: 10 * 60,
     TaskName.GENERATE_ARTICLES: 3600,
+    TaskName.TRAIN_INTENTS: 30 * 60,
     TaskName.SEND_WEEKLY_DIGEST: 6 * 3600,
     TaskName.PING: 60,
 }
