@@ -509,6 +509,11 @@ def _add_comment(ctx: AutomationContext, view: RunView) -> Outcome:
     )
 
 
+def has_effect(kind: AutomationKind) -> bool:
+    """True when runs of ``kind`` do something the runner can (re)execute (lookups only record)."""
+    return kind in _HANDLERS
+
+
 def _failure_text(view: RunView, why: str) -> str:
     return f"Sorry, I couldn't complete your request {view.reference}: {why}. IT can help if it's urgent."
 

@@ -30,6 +30,14 @@ _TOLD = {
 }
 
 
+def status_notice(external_key: str, title: str, status: TicketStatus, resolution: str | None) -> str:
+    """What the requester is told when their ticket moves to ``status`` (by the ITSM or an agent)."""
+    text = f"Your ticket {external_key} ({title}) {_TOLD.get(status, 'changed')}."
+    if resolution and status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
+        text += f" Resolution: {resolution}"
+    return text
+
+
 def apply_status_change(ctx: AutomationContext, change: TicketStatusChange) -> bool:
     """Record ``change`` on our ticket row and tell the requester; False when nothing changed."""
     status = TicketStatus(change.status.value)
@@ -53,9 +61,7 @@ def apply_status_change(ctx: AutomationContext, change: TicketStatusChange) -> b
             ticket.resolved_at = ticket.resolved_at or change.changed_at or utcnow()
             ticket.resolution_text = change.resolution or ticket.resolution_text
         requester_id, conversation_id = ticket.requester_id, ticket.conversation_id
-        text = f"Your ticket {ticket.external_key} ({ticket.title}) {_TOLD.get(status, 'changed')}."
-        if change.resolution and status in (TicketStatus.RESOLVED, TicketStatus.CLOSED):
-            text += f" Resolution: {change.resolution}"
+        text = status_notice(ticket.external_key, ticket.title, status, change.resolution)
     ctx.notifier.tell_requester(employee_id=requester_id, conversation_id=conversation_id, text=text)
     return True
 
