@@ -73,6 +73,7 @@ class RequestOptions(TypedDict, total=False):
     data: Mapping[str, str] | None  # a form body, instead of ``json``
     headers: Mapping[str, str] | None
     idempotent: bool  # False: only 429 is retried
+    attempts: int | None  # overrides ``max_attempts`` for this request (1: a quick probe, no retries)
 
 
 @dataclass(frozen=True)
@@ -155,12 +156,15 @@ class JsonHttpClient:
         data: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         idempotent: bool = True,
+        attempts: int | None = None,
     ) -> JsonReply:
         """As ``request_json``, returning the response's headers too. ``data`` sends a form body instead of
-        JSON; ``idempotent=False`` retries only 429 (see the class docstring)."""
+        JSON; ``idempotent=False`` retries only 429 (see the class docstring); ``attempts`` overrides
+        ``max_attempts`` for this request."""
         url = path.lstrip("/") if not path.startswith("http") else path
         last_error: ConnectorError | None = None
-        for attempt in range(1, self.max_attempts + 1):
+        max_attempts = max(1, attempts) if attempts is not None else self.max_attempts
+        for attempt in range(1, max_attempts + 1):
             try:
                 response = self._client.request(
                     method, url, params=params, json=json, data=data, headers=headers
@@ -192,7 +196,7 @@ class JsonHttpClient:
                 )
             if not idempotent and not isinstance(last_error, RateLimitedError):
                 raise last_error  # it may have been applied: never sent twice
-            if attempt < self.max_attempts:
+            if attempt < max_attempts:
                 logger.warning(
                     "remote call failed, retrying",
                     extra={

@@ -64,6 +64,22 @@ class KnowledgeSource(Protocol):
 
 
 @runtime_checkable
+class ConnectionCheck(Protocol):
+    """A connector that can prove it reaches its system with its configuration ("Test connection").
+
+    Contract: ``check_connection()`` makes the cheapest read that needs the configured location and
+    credentials, as one attempt without retries (a dead host fails within one timeout), and returns a
+    one-line description of what it reached. Failures raise a ``ConnectorError`` whose message says what
+    is wrong (``AuthError``, ``RemoteNotFoundError`` for a missing folder, file or locale,
+    ``RemoteUnavailableError`` for an unreachable host); messages never contain credentials.
+    """
+
+    def check_connection(self) -> str:
+        """Reach the system once; a short description of what was found."""
+        ...
+
+
+@runtime_checkable
 class Embedder(Protocol):
     """Turns text into unit-length vectors of a fixed dimension.
 

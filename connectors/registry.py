@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import get_args
 
 from pydantic import BaseModel, SecretStr
 
@@ -48,6 +49,22 @@ def _require_connector(group: str, settings: TicketingSettings | IdentitySetting
     names = _missing_env(f"DESKPILOT_{group.upper()}", settings, fields)
     if names:
         raise ConnectorConfigurationError(f"{group} ({settings.kind}) needs {names}")
+
+
+KNOWLEDGE_SOURCE_KINDS: tuple[str, ...] = get_args(SourceSettings.model_fields["kind"].annotation)
+"""Every kind ``build_knowledge_source`` builds."""
+
+KNOWLEDGE_SOURCE_FIELDS: dict[str, tuple[str, ...]] = {
+    "folder": ("path",),
+    "jsonl": ("path", "limit"),
+    "confluence": ("url", "username", "spaces"),
+    "servicenow": ("url", "username", "knowledge_bases"),
+    "zendesk": ("url", "username", "locale"),
+}
+"""The non-secret ``SourceSettings`` fields each kind reads; remote kinds also need ``token``."""
+
+REMOTE_SOURCE_KINDS = frozenset({"confluence", "servicenow", "zendesk"})
+"""Kinds that need ``url``, ``username`` and a ``token`` (a secret, from the environment only)."""
 
 
 def build_knowledge_source(name: str, settings: SourceSettings) -> KnowledgeSource:

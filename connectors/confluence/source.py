@@ -62,6 +62,16 @@ class ConfluenceKnowledgeSource:
         """Release the HTTP connection pool."""
         self._client.close()
 
+    def check_connection(self) -> str:
+        """One authenticated content search over the configured scope (one result, no retries)."""
+        response = self._client.request_json(
+            "GET", _SEARCH_PATH, params={"cql": self._scope_cql(), "limit": 1}, attempts=1
+        )
+        if not isinstance(response, dict) or not isinstance(response.get("results"), list):
+            raise _malformed("content search answered without a results list")
+        found = "at least one page" if response["results"] else "no pages yet"
+        return f"Confluence at {self._site_url} answered: {found} in scope"
+
     def load_all(self) -> Iterator[DocumentBatch]:
         """Every current page in scope, one batch per search page."""
         for response in self._search(self._scope_cql(), expand=_DOCUMENT_EXPAND):

@@ -8,6 +8,8 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import RemoteNotFoundError
+from connectors.http import connector_error
 from connectors.models import ContentType, DocumentBatch, DocumentFailure, KnowledgeDocument
 
 logger = logging.getLogger(__name__)
@@ -129,6 +131,14 @@ class FolderKnowledgeSource:
                         )
                     )
             yield DocumentBatch(documents=documents, failures=failures)
+
+    def check_connection(self) -> str:
+        """The folder exists and is readable; how many supported files it holds."""
+        try:
+            count = len(self._files())
+        except OSError as exc:
+            raise connector_error(RemoteNotFoundError, "folder", str(exc)) from exc
+        return f"folder {self.root} is readable: {count} supported file{'' if count == 1 else 's'}"
 
     def load_all(self) -> Iterator[DocumentBatch]:
         """Every supported file."""

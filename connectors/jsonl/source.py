@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from connectors.errors import RemoteNotFoundError
+from connectors.http import connector_error
 from connectors.models import ContentType, DocumentBatch, DocumentFailure, KnowledgeDocument
 
 LEARN_BASE_URL = "https://learn.microsoft.com/troubleshoot/"
@@ -65,6 +67,16 @@ class JsonLinesKnowledgeSource:
             category=record.get("product_area"),
             acl=frozenset(str(a) for a in audience) if isinstance(audience, list) else frozenset(),
         )
+
+    def check_connection(self) -> str:
+        """The file exists and is readable; how many non-blank lines it holds."""
+        try:
+            with self.path.open(encoding="utf-8", errors="replace") as handle:
+                lines = sum(1 for line in handle if line.strip())
+        except OSError as exc:
+            reason = exc.strerror or type(exc).__name__
+            raise connector_error(RemoteNotFoundError, "jsonl", f"cannot read {self.path}: {reason}") from exc
+        return f"file {self.path} is readable: {lines} line{'' if lines == 1 else 's'}"
 
     def _records(self) -> Iterator[tuple[int, str]]:
         with self.path.open(encoding="utf-8", errors="replace") as handle:

@@ -64,6 +64,20 @@ class ServiceNowKnowledgeSource:
         """Release the HTTP connection pool."""
         self._client.close()
 
+    def check_connection(self) -> str:
+        """One authenticated Table API read of a single published article in scope (no retries)."""
+        reply = self._client.request(
+            "GET",
+            _TABLE_PATH,
+            params={"sysparm_query": self._query(), "sysparm_fields": "sys_id", "sysparm_limit": 1},
+            attempts=1,
+        )
+        if not isinstance(reply.body, dict) or not isinstance(reply.body.get("result"), list):
+            raise _malformed("Table API answered without a result list")
+        total = reply.headers.get("X-Total-Count")
+        found = f"{total} published articles" if total else "published articles readable"
+        return f"ServiceNow at {self._instance_url} answered: {found} in scope"
+
     def load_all(self) -> Iterator[DocumentBatch]:
         """Every published article in scope, one batch per Table API page."""
         for records in self._pages(self._query(), _DOCUMENT_FIELDS, display_values=True):

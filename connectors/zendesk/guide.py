@@ -58,6 +58,15 @@ class ZendeskGuideSource:
         """Release the HTTP connection pool."""
         self._client.close()
 
+    def check_connection(self) -> str:
+        """One authenticated read of the locale's article listing (one article, no retries)."""
+        path = f"api/v2/help_center/{quote(self._locale, safe='')}/articles.json"
+        response = self._client.request_json("GET", path, params={"page[size]": 1}, attempts=1)
+        if not isinstance(response, dict) or not isinstance(response.get("articles"), list):
+            raise _malformed("the article listing has no articles list")
+        found = "at least one article" if response["articles"] else "no articles yet"
+        return f"Zendesk Guide at {self._base_url} answered: {found} in locale {self._locale}"
+
     def load_all(self) -> Iterator[DocumentBatch]:
         """Every published article of the locale, one batch per listing page."""
         for articles in self._list_pages():
