@@ -5,6 +5,10 @@ remote call) and a crash loses nothing:
 1. In one transaction: upsert articles, versions and chunk rows. A document whose fingerprint (title,
    body, url, category, audience) is unchanged is skipped; a chunk whose content hash is unchanged and
    which is already indexed is reused. Changed chunks are written with ``indexed_at = NULL``.
+   Curation wins while the source is unchanged: the fingerprint is compared with the last *synced*
+   version, so an editor's local edit (a version with an author) and an unpublished or archived status
+   survive re-syncs. When the source itself changes, its text becomes a new version; an article an
+   admin took out of service stays out (its new text is kept, not indexed).
 2. Without a session: embed the changed chunks in large batches and upsert them into Chroma; delete the
    vectors of chunks that disappeared.
 3. In a short transaction: set ``indexed_at`` on the chunks just written.
@@ -126,21 +130,27 @@ def _write_batch_rows(
     existing = repo.articles_by_external_ids(
         db_session=db_session, source_id=source_id, external_ids=[d.document_id for d, _, _ in documents]
     )
-    hashes = repo.current_version_hashes(db_session=db_session, article_ids=[a.id for a in existing.values()])
+    article_ids = [a.id for a in existing.values()]
+    hashes = repo.current_version_hashes(db_session=db_session, article_ids=article_ids)
+    synced = repo.last_synced_hashes(db_session=db_session, article_ids=article_ids)
     groups = repo.ensure_groups(db_session=db_session, names={g for d, _, _ in documents for g in d.acl})
     now = utcnow()
     for document, chunks, fingerprint in documents:
         article = existing.get(document.document_id)
         fully_indexed = article is not None and all(row.indexed_at is not None for row in article.chunks)
+        held = article is not None and article.status is not ArticleStatus.PUBLISHED
+        edited = article is not None and hashes.get(article.id) != synced.get(article.id)
         if (
             article is not None
-            and hashes.get(article.id) == fingerprint
-            and article.status is ArticleStatus.PUBLISHED
-            and fully_indexed
+            and synced.get(article.id, hashes.get(article.id)) == fingerprint
+            and (held or edited or fully_indexed)
         ):
             report.unchanged += 1
             continue
         report.changed += 1
+        if article is not None and held:
+            _record_source_version(article, document, fingerprint, note="while out of service")
+            continue
         audience_changed = True
         if article is None:
             article = Article(
@@ -154,15 +164,8 @@ def _write_batch_rows(
         else:
             audience_changed = {g.name for g in article.audience} != set(document.acl)
         if hashes.get(article.id) != fingerprint:
-            article.current_version += 1
-            article.versions.append(
-                ArticleVersion(
-                    version=article.current_version,
-                    title=document.title,
-                    body_markdown=document_markdown(document),
-                    content_hash=fingerprint,
-                    change_note=f"synced from {document.source}",
-                )
+            _record_source_version(
+                article, document, fingerprint, note="replacing local edits" if edited else ""
             )
         article.title = document.title
         article.url = document.url
@@ -264,6 +267,22 @@ def _prune(
             db_session.delete(article)
     index.vectors.delete(chunk_ids)
     return len(gone)
+
+
+def _record_source_version(
+    article: Article, document: KnowledgeDocument, fingerprint: str, *, note: str
+) -> None:
+    """Append the source's text as the article's new current version (no author: written by a sync)."""
+    article.current_version += 1
+    article.versions.append(
+        ArticleVersion(
+            version=article.current_version,
+            title=document.title,
+            body_markdown=document_markdown(document),
+            content_hash=fingerprint,
+            change_note=f"synced from {document.source}" + (f" ({note})" if note else ""),
+        )
+    )
 
 
 def rebuild_lexical_index(index: KnowledgeIndex, session_factory: sessionmaker[Session]) -> int:

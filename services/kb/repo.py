@@ -74,6 +74,18 @@ def current_version_hashes(*, db_session: Session, article_ids: Sequence[int]) -
     return {int(row[0]): str(row[1]) for row in rows}
 
 
+def last_synced_hashes(*, db_session: Session, article_ids: Sequence[int]) -> dict[int, str]:
+    """Content hash of each article's latest version written by a sync (no author), not by an editor."""
+    if not article_ids:
+        return {}
+    rows = db_session.execute(
+        select(ArticleVersion.article_id, ArticleVersion.version, ArticleVersion.content_hash)
+        .where(ArticleVersion.article_id.in_(list(article_ids)), ArticleVersion.author_id.is_(None))
+        .order_by(ArticleVersion.article_id, ArticleVersion.version)
+    )
+    return {int(article_id): str(content_hash) for article_id, _version, content_hash in rows}
+
+
 def articles_of_source_except(*, db_session: Session, source_id: int, keep: Collection[str]) -> list[Article]:
     """Articles of a source whose external id is not in ``keep`` (documents gone from the source)."""
     rows = db_session.scalars(

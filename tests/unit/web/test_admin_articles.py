@@ -302,7 +302,8 @@ def test_a_synced_article_warns_and_keeps_the_ingestion_chunk_ids_when_edited(
     page = site.client.get(f"/admin/articles/{article_id}").text
     assert "Synced from <strong>handbook</strong>" in page
     assert (
-        "next sync of that source may overwrite" in site.client.get(f"/admin/articles/{article_id}/edit").text
+        "lasts until the source changes this article"
+        in site.client.get(f"/admin/articles/{article_id}/edit").text
     )
 
     token = csrf(site.client, f"/admin/articles/{article_id}/edit")
