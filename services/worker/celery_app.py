@@ -15,6 +15,7 @@ from celery import Celery
 from celery.schedules import crontab
 
 from services.common.config import Settings
+from services.worker.probes import install_probes
 from services.worker.queues import LONGEST_TASK_S, TASK_EXPIRES_S, TASK_ROUTES, Queue, TaskName
 
 TASK_MODULES = (
@@ -130,4 +131,5 @@ def create_celery_app(settings: Settings) -> Celery:
     app.set_default()  # current_app is per thread; listener threads must find this app too
     for module in TASK_MODULES:
         __import__(module)
+    install_probes(app, settings.data_dir)  # heartbeat files behind `deskpilot probe worker|beat`
     return app
