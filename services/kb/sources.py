@@ -12,7 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pydantic import ValidationError
@@ -264,7 +264,11 @@ def _close(connector: object) -> None:
 
 
 def _audit(
-    session_factory: sessionmaker[Session], action: str, source_id: int, actor_id: int, **details: object
+    session_factory: sessionmaker[Session],
+    action: str,
+    source_id: int,
+    actor_id: int | None,
+    **details: object,
 ) -> None:
     with session_scope(session_factory) as db_session:
         audit.record(
@@ -273,7 +277,7 @@ def _audit(
             target_type="knowledge_source",
             target_id=source_id,
             actor_id=actor_id,
-            actor_label=f"employee:{actor_id}",
+            actor_label=f"employee:{actor_id}" if actor_id is not None else "schedule",
             details=details,
         )
 
@@ -309,13 +313,15 @@ def _running_since(db_session: Session, source_id: int) -> datetime | None:
     )
 
 
-def _record_failed_run(session_factory: sessionmaker[Session], source_id: int, error: str) -> int:
+def _record_failed_run(
+    session_factory: sessionmaker[Session], source_id: int, error: str, *, trigger: str
+) -> int:
     """A run that could not start (the source could not be built), so the failure shows as the last run."""
     with session_scope(session_factory) as db_session:
         now = utcnow()
         run = IngestionRun(
             source_id=source_id,
-            trigger="web",
+            trigger=trigger,
             status=RunStatus.FAILED,
             started_at=now,
             finished_at=now,
@@ -339,10 +345,14 @@ def sync_source_now(
     index: KnowledgeIndex,
     *,
     source_id: int,
-    actor_id: int,
+    actor_id: int | None,
     changes_only: bool = False,
+    trigger: str = "web",
 ) -> SyncOutcome:
-    """Ingest the source now (full, or changes since the last sync); the run is recorded either way."""
+    """Ingest the source now (full, or changes since the last sync); the run is recorded either way.
+
+    ``actor_id`` is None for scheduled syncs; ``trigger`` is recorded on the run (web, schedule, cli).
+    """
     source = _snapshot(settings, session_factory, source_id)
     with session_scope(session_factory) as db_session:
         running = _running_since(db_session, source_id)
@@ -353,7 +363,7 @@ def sync_source_now(
     try:
         connector = _connector(session_factory, source)
     except (DeskpilotError, ValueError) as exc:
-        run_id = _record_failed_run(session_factory, source_id, str(exc))
+        run_id = _record_failed_run(session_factory, source_id, str(exc), trigger=trigger)
         _audit(session_factory, "source.synced", source_id, actor_id, run_id=run_id, status="failed")
         return SyncOutcome(run_id, RunStatus.FAILED, str(exc))
     try:
@@ -363,7 +373,7 @@ def sync_source_now(
             index=index,
             session_factory=session_factory,
             mode=IngestMode.POLL if changes_only else IngestMode.FULL,
-            trigger="web",
+            trigger=trigger,
         )
         status = RunStatus.PARTIAL if report.failures else RunStatus.SUCCEEDED
         message = (
@@ -435,3 +445,21 @@ def recent_runs(*, db_session: Session, source_id: int, limit: int = 20) -> list
 def article_count(*, db_session: Session, source_id: int) -> int:
     """Articles that came from the source."""
     return int(db_session.scalar(select(func.count(Article.id)).where(Article.source_id == source_id)) or 0)
+
+
+def due_source_ids(*, db_session: Session, now: datetime) -> list[int]:
+    """Enabled sources with a sync interval whose last sync is older than it (or never ran)."""
+    due: list[int] = []
+    rows = db_session.scalars(
+        select(KnowledgeSource).where(
+            KnowledgeSource.enabled.is_(True), KnowledgeSource.sync_interval_minutes.is_not(None)
+        )
+    )
+    for row in rows:
+        interval = timedelta(minutes=row.sync_interval_minutes or 0)
+        last = row.last_sync_at
+        if last is not None and last.tzinfo is None:
+            last = last.replace(tzinfo=UTC)  # SQLite returns naive UTC
+        if is_configurable(row.kind) and (last is None or now - last >= interval):
+            due.append(row.id)
+    return due

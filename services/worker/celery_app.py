@@ -24,6 +24,7 @@ TASK_MODULES = (
     "services.articles.tasks",
     "services.router.tasks",
     "services.reports.tasks",
+    "services.kb.tasks",
     "services.worker.ping",
 )
 
@@ -118,6 +119,11 @@ def create_celery_app(settings: Settings) -> Celery:
                 "task": TaskName.GENERATE_ARTICLES,
                 "schedule": crontab(hour=3, minute=17),
                 "options": {"expires": TASK_EXPIRES_S[TaskName.GENERATE_ARTICLES]},
+            },
+            "sync-due-sources": {
+                "task": TaskName.SYNC_DUE_SOURCES,
+                "schedule": crontab(minute="*/5"),
+                "options": {"expires": TASK_EXPIRES_S[TaskName.SYNC_DUE_SOURCES]},
             },
             "sync-tickets": {
                 "task": TaskName.SYNC_TICKETS,

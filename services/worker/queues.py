@@ -25,6 +25,8 @@ class TaskName(StrEnum):
     GENERATE_ARTICLES = "deskpilot.articles.generate"
     TRAIN_INTENTS = "deskpilot.intents.train"
     SEND_WEEKLY_DIGEST = "deskpilot.reports.send_weekly_digest"
+    SYNC_SOURCE = "deskpilot.kb.sync_source"
+    SYNC_DUE_SOURCES = "deskpilot.kb.sync_due_sources"
     PING = "deskpilot.worker.ping"
 
 
@@ -38,6 +40,8 @@ TASK_ROUTES: dict[str, dict[str, str]] = {
     TaskName.GENERATE_ARTICLES: {"queue": Queue.PERIODIC},
     TaskName.TRAIN_INTENTS: {"queue": Queue.PERIODIC},
     TaskName.SEND_WEEKLY_DIGEST: {"queue": Queue.PERIODIC},
+    TaskName.SYNC_SOURCE: {"queue": Queue.PERIODIC},
+    TaskName.SYNC_DUE_SOURCES: {"queue": Queue.PERIODIC},
     TaskName.PING: {"queue": Queue.AUTOMATIONS},
 }
 
@@ -51,6 +55,8 @@ TASK_EXPIRES_S: dict[str, int] = {
     TaskName.GENERATE_ARTICLES: 3600,
     TaskName.TRAIN_INTENTS: 30 * 60,
     TaskName.SEND_WEEKLY_DIGEST: 6 * 3600,
+    TaskName.SYNC_SOURCE: 3600,
+    TaskName.SYNC_DUE_SOURCES: 5 * 60,
     TaskName.PING: 60,
 }
 """``expires=`` for every send: a message older than this is dropped, never run late.

@@ -20,6 +20,8 @@ from services.common.errors import DeskpilotError, NotFoundError
 from services.directory.models import Role
 from services.kb import sources
 from services.kb.models import KnowledgeSource, RunStatus
+from services.worker.dispatch import enqueue
+from services.worker.queues import TaskName
 
 router = APIRouter(tags=["admin"])
 Admin = Annotated[SignedInUser, Depends(require_roles(Role.ADMIN))]
@@ -290,7 +292,21 @@ def sync_now(
     user: Admin,
     changes_only: Annotated[str, Form(max_length=5)] = "",
 ) -> RedirectResponse:
-    """Ingest the source now; the run appears at the top of the source's runs."""
+    """Ingest the source now: in this process on the embedded default (with this app's index), else on a
+    worker; the run appears at the top of the source's runs."""
+    settings = request.app.state.settings
+    if not settings.celery.eager(settings.redis):
+        with session_scope(request.app.state.session_factory) as db_session:
+            if db_session.get(KnowledgeSource, source_id) is None:
+                raise HTTPException(status_code=404, detail="No such source.")
+        enqueue(
+            TaskName.SYNC_SOURCE,
+            source_id=source_id,
+            actor_id=user.id,
+            changes_only=changes_only in ("on", "true", "1"),
+        )
+        flash(request, "Sync queued on a worker: its run appears below when it starts.")
+        return RedirectResponse(f"/admin/sources/{source_id}", status_code=303)
     try:
         outcome = sources.sync_source_now(
             request.app.state.settings,
