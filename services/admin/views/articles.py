@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import HTMLResponse
-from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from knowledge.acl import Viewer
 from services.admin.auth import current_user
+from services.admin.knowledge_access import render_markdown
 from services.common.db import session_scope
 from services.directory.models import Role
 from services.kb.models import Article, ArticleStatus, ArticleVersion
@@ -18,7 +18,6 @@ from services.kb.models import Article, ArticleStatus, ArticleVersion
 router = APIRouter(tags=["knowledge"])
 
 # Raw HTML in article bodies is not rendered: Markdown only (no script injection from a synced source).
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
 
 
 @router.get("/kb/articles/{article_id}", response_class=HTMLResponse)
@@ -50,7 +49,7 @@ def article_page(request: Request, article_id: int) -> HTMLResponse:
             "category": article.category,
             "source_url": article.url,
             "updated": version.created_at,
-            "body_html": _markdown.render(_without_title(version.body_markdown, article.title)),
+            "body_html": render_markdown(_without_title(version.body_markdown, article.title)),
         }
     return request.app.state.templates.TemplateResponse(  # type: ignore[no-any-return]
         request, "article.html", context

@@ -7,12 +7,11 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from markdown_it import MarkdownIt
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from knowledge.index import KnowledgeIndex
 from services.admin.auth import SignedInUser, check_csrf, csrf_token, require_roles
+from services.admin.knowledge_access import knowledge_index, render_markdown
 from services.articles import review
 from services.articles.models import ArticleDraft, DraftStatus
 from services.common.db import session_scope
@@ -21,16 +20,6 @@ from services.directory.models import Role
 
 router = APIRouter(tags=["admin"])
 Editor = Annotated[SignedInUser, Depends(require_roles(Role.ADMIN, Role.KNOWLEDGE_EDITOR))]
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
-
-
-def _index(request: Request) -> KnowledgeIndex:
-    state = request.app.state
-    if getattr(state, "knowledge_index", None) is None:
-        from knowledge.index import open_knowledge_index
-
-        state.knowledge_index = open_knowledge_index(state.settings)
-    return state.knowledge_index  # type: ignore[no-any-return]
 
 
 @router.get("/admin/drafts", response_class=HTMLResponse)
@@ -80,7 +69,7 @@ def draft_page(request: Request, draft_id: int, user: Editor) -> HTMLResponse:
                 "flags": draft.quality_flags,
                 "pii": draft.pii_report,
                 "body_markdown": draft.body_markdown,
-                "body_html": _markdown.render(draft.body_markdown),
+                "body_html": render_markdown(draft.body_markdown),
                 "rejection_reason": draft.rejection_reason,
                 "published_article_id": draft.published_article_id,
             },
@@ -112,7 +101,11 @@ def decide(
     try:
         if decision == "approve":
             review.approve(
-                sessions, _index(request), draft_id=draft_id, reviewer_id=user.id, edited_body=body_markdown
+                sessions,
+                knowledge_index(request),
+                draft_id=draft_id,
+                reviewer_id=user.id,
+                edited_body=body_markdown,
             )
         elif decision == "reject":
             review.reject(sessions, draft_id=draft_id, reviewer_id=user.id, reason=reason or "")
