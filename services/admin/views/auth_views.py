@@ -30,22 +30,35 @@ logger = logging.getLogger(__name__)
 
 MAX_FAILURES = 5
 FAILURE_WINDOW_S = 15 * 60
-_failures: defaultdict[str, deque[float]] = defaultdict(deque)
-_lock = Lock()
 
 
-def _throttled(key: str) -> bool:
-    now = time.monotonic()
-    with _lock:
-        attempts = _failures[key]
-        while attempts and attempts[0] < now - FAILURE_WINDOW_S:
-            attempts.popleft()
-        return len(attempts) >= MAX_FAILURES
+class LoginThrottle:
+    """Failed sign-ins per e-mail and client address in a sliding window (one per app, in memory)."""
+
+    def __init__(self) -> None:
+        self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
+        self._lock = Lock()
+
+    def throttled(self, key: str) -> bool:
+        """True when ``key`` failed ``MAX_FAILURES`` times within the window."""
+        now = time.monotonic()
+        with self._lock:
+            attempts = self._failures[key]
+            while attempts and attempts[0] < now - FAILURE_WINDOW_S:
+                attempts.popleft()
+            return len(attempts) >= MAX_FAILURES
+
+    def record_failure(self, key: str) -> None:
+        """Count one failed attempt for ``key``."""
+        with self._lock:
+            self._failures[key].append(time.monotonic())
 
 
-def _record_failure(key: str) -> None:
-    with _lock:
-        _failures[key].append(time.monotonic())
+def _throttle(request: Request) -> LoginThrottle:
+    state = request.app.state
+    if getattr(state, "login_throttle", None) is None:
+        state.login_throttle = LoginThrottle()
+    return state.login_throttle  # type: ignore[no-any-return]
 
 
 def _safe_next(value: str | None) -> str:
@@ -95,7 +108,7 @@ def login(
         raise HTTPException(status_code=403, detail="Sign in with single sign-on.")
     key = f"{email.strip().lower()}|{request.client.host if request.client else '-'}"
     next_path = _safe_next(next)
-    if _throttled(key):
+    if _throttle(request).throttled(key):
         return _page(
             request,
             error="Too many failed attempts. Wait 15 minutes and try again.",
@@ -116,7 +129,7 @@ def login(
         if employee is not None:
             sign_in(request, employee)
     if employee is None:
-        _record_failure(key)
+        _throttle(request).record_failure(key)
         return _page(
             request,
             error="That e-mail and password don't match an active account.",
