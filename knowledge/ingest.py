@@ -286,18 +286,23 @@ def _record_source_version(
 
 
 def rebuild_lexical_index(index: KnowledgeIndex, session_factory: sessionmaker[Session]) -> int:
-    """Rebuild BM25 from every indexed chunk of a published article; returns the chunk count."""
+    """Rebuild BM25 from every indexed chunk of a published article; returns the chunk count.
+
+    Runs under the index's cross-process lock and reads the database inside it, so two processes
+    ingesting at once publish in order and the last index includes both.
+    """
     from knowledge.chunking import index_text
 
-    ids: list[str] = []
-    texts: list[str] = []
-    audiences: list[frozenset[str]] = []
-    with session_scope(session_factory) as db_session:
-        for chunk in repo.iter_searchable_chunks(db_session=db_session):
-            ids.append(chunk.chunk_id)
-            texts.append(index_text(chunk.title, chunk.heading_path, chunk.text))
-            audiences.append(chunk.audience)
-    index.lexical.build(ids, texts, audiences)
+    with index.lexical.exclusive():
+        ids: list[str] = []
+        texts: list[str] = []
+        audiences: list[frozenset[str]] = []
+        with session_scope(session_factory) as db_session:
+            for chunk in repo.iter_searchable_chunks(db_session=db_session):
+                ids.append(chunk.chunk_id)
+                texts.append(index_text(chunk.title, chunk.heading_path, chunk.text))
+                audiences.append(chunk.audience)
+        index.lexical.build(ids, texts, audiences)
     return len(ids)
 
 

@@ -3,13 +3,25 @@
 bm25s has no incremental add: the index is rebuilt from all chunks after an ingestion that changed
 something (about 12 s for 50k chunks here, 1–2 s for the demo). Reads are lock-free: a rebuild swaps a
 new immutable snapshot in.
+
+Several processes share the index directory (web processes, workers, CLI ingestion; a shared volume in
+Kubernetes). Each build is written to a new generation directory and published by atomically replacing
+the ``CURRENT`` pointer file, so a reader never sees half an index; every process notices a newer
+generation within ``refresh_s`` on its next search and reloads it. Writers serialise whole rebuilds with
+:meth:`LexicalIndex.exclusive` (an ``flock`` on ``.lock``), so the last rebuild always reads the database
+after every earlier commit and the published index is never older than the newest data.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import shutil
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +32,9 @@ import numpy.typing as npt
 from knowledge.acl import Viewer
 
 _META_FILE = "chunks.json"
+_POINTER_FILE = "CURRENT"
+_LOCK_FILE = ".lock"
+_KEEP_GENERATIONS = 3
 
 
 @dataclass(frozen=True)
@@ -66,21 +81,36 @@ class _Snapshot:
 class LexicalIndex:
     """BM25 over chunk index texts (English stop words removed, Snowball-stemmed)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, *, refresh_s: float = 1.0) -> None:
         self.path = path
+        self.refresh_s = refresh_s
         self._snapshot: _Snapshot | None = None
+        self._generation: str | None = None
+        self._checked_at = float("-inf")
         self._lock = threading.Lock()
 
     @property
     def size(self) -> int:
         """Number of indexed chunks."""
+        self._refresh_if_stale()
         snapshot = self._snapshot
         return len(snapshot.chunk_ids) if snapshot else 0
+
+    @contextmanager
+    def exclusive(self) -> Iterator[None]:
+        """Hold the cross-process rebuild lock (read the data and :meth:`build` inside it)."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        with (self.path / _LOCK_FILE).open("a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def build(
         self, chunk_ids: Sequence[str], texts: Sequence[str], audiences: Sequence[frozenset[str]]
     ) -> None:
-        """Replace the index with these chunks and persist it under ``path``."""
+        """Replace the index with these chunks and publish it under ``path`` for every process."""
         import bm25s
 
         if not (len(chunk_ids) == len(texts) == len(audiences)):
@@ -92,42 +122,75 @@ class LexicalIndex:
             model.index(tokens, show_progress=False)
             snapshot = _Snapshot(model, list(chunk_ids), list(audiences))
         with self._lock:
-            self._persist(snapshot)
-            self._snapshot = snapshot
+            generation = self._publish(snapshot)
+            self._snapshot, self._generation = snapshot, generation
+            self._checked_at = time.monotonic()
 
-    def _persist(self, snapshot: _Snapshot | None) -> None:
+    def _publish(self, snapshot: _Snapshot | None) -> str:
+        """Write a new generation directory, then point ``CURRENT`` at it atomically; returns its name."""
         self.path.mkdir(parents=True, exist_ok=True)
-        meta = self.path / _META_FILE
-        if snapshot is None:
-            meta.unlink(missing_ok=True)
-            return
-        snapshot.model.save(str(self.path))
-        tmp = meta.with_suffix(".tmp")
-        tmp.write_text(
-            json.dumps(
-                {"chunk_ids": snapshot.chunk_ids, "audiences": [sorted(a) for a in snapshot.audiences]}
-            )
-        )
-        tmp.replace(meta)
+        generation = f"gen-{time.time_ns()}-{os.getpid()}"
+        folder = self.path / generation
+        folder.mkdir()
+        if snapshot is not None:
+            snapshot.model.save(str(folder))
+            meta = {"chunk_ids": snapshot.chunk_ids, "audiences": [sorted(a) for a in snapshot.audiences]}
+            (folder / _META_FILE).write_text(json.dumps(meta))
+        pointer = self.path / f"{_POINTER_FILE}.{os.getpid()}.tmp"
+        pointer.write_text(generation)
+        pointer.replace(self.path / _POINTER_FILE)
+        self._prune(keep=generation)
+        return generation
+
+    def _prune(self, *, keep: str) -> None:
+        """Delete old generations (a reader that opened one keeps its files: bm25s loads into memory)."""
+        generations = sorted(p for p in self.path.glob("gen-*") if p.is_dir())
+        stale = [p for p in generations if p.name != keep][: max(0, len(generations) - _KEEP_GENERATIONS)]
+        for folder in stale:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def _current_generation(self) -> str | None:
+        try:
+            return (self.path / _POINTER_FILE).read_text().strip() or None
+        except FileNotFoundError:
+            return None
 
     def load(self) -> bool:
-        """Load the persisted index; False when there is none yet."""
+        """Load the published index; False when there is none yet."""
         import bm25s
 
-        meta = self.path / _META_FILE
+        generation = self._current_generation()
+        folder = self.path / generation if generation else self.path  # before generations: files at the top
+        meta = folder / _META_FILE
+        self._checked_at = time.monotonic()
         if not meta.exists():
+            with self._lock:
+                self._snapshot, self._generation = None, generation
             return False
         data = json.loads(meta.read_text())
-        model = bm25s.BM25.load(str(self.path), mmap=False)
+        model = bm25s.BM25.load(str(folder), mmap=False)
         snapshot = _Snapshot(model, data["chunk_ids"], [frozenset(a) for a in data["audiences"]])
         with self._lock:
-            self._snapshot = snapshot
+            self._snapshot, self._generation = snapshot, generation
         return True
+
+    def _refresh_if_stale(self) -> None:
+        """Reload when another process published a newer generation (checked at most every ``refresh_s``)."""
+        if time.monotonic() - self._checked_at < self.refresh_s:
+            return
+        self._checked_at = time.monotonic()
+        generation = self._current_generation()
+        if generation is not None and generation != self._generation:
+            try:
+                self.load()
+            except (OSError, ValueError):  # pruned between the pointer read and the load: next time
+                self._checked_at = float("-inf")
 
     def search(self, query: str, *, viewer: Viewer, k: int) -> list[LexicalHit]:
         """Top-``k`` chunks the viewer may read, by BM25 score; chunks scoring 0 are left out."""
         import bm25s
 
+        self._refresh_if_stale()
         snapshot = self._snapshot
         if snapshot is None or k <= 0:
             return []
