@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import threading
 import time
 from pathlib import Path
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import Embedder
@@ -14,6 +17,7 @@ from services.common.db import session_scope
 from services.common.errors import DeskpilotError
 from services.router import repo
 from services.router.classifier import TrainedIntentClassifier
+from services.router.models import IntentModelVersion
 
 logger = logging.getLogger(__name__)
 
@@ -73,8 +77,34 @@ class ActiveIntentModel:
             raise NoIntentModelError("no intent model is trained yet: run `deskpilot intents train`")
         if current is not None and current.version == version:
             return current
-        loaded = TrainedIntentClassifier.load(Path(path), embedder=self._embedder)
+        loaded = TrainedIntentClassifier.load(
+            self._local_artifact(version, Path(path)), embedder=self._embedder
+        )
         with self._lock:
             self._classifier = loaded
         logger.info("intent model swapped in", extra={"version": version})
         return loaded
+
+    def _local_artifact(self, version: str, path: Path) -> Path:
+        """The artifact on this machine: the trained file, else a copy fetched from the database."""
+        if path.exists():
+            return path
+        with session_scope(self._session_factory) as db_session:
+            blob = db_session.scalar(
+                select(IntentModelVersion.artifact).where(IntentModelVersion.version == version)
+            )
+        if blob is None:
+            raise NoIntentModelError(
+                f"intent model {version} is neither at {path} nor in the database: retrain"
+            )
+        for target in (path, Path(tempfile.gettempdir()) / "deskpilot-models" / path.name):
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                partial = target.with_suffix(f".{os.getpid()}.part")
+                partial.write_bytes(blob)
+                partial.replace(target)
+            except OSError:
+                continue  # e.g. a read-only data directory: use the temporary one
+            logger.info("intent model fetched from the database", extra={"version": version})
+            return target
+        raise NoIntentModelError(f"intent model {version} could not be written to {path} or the temp dir")

@@ -6,7 +6,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import ForeignKey, String, UniqueConstraint
+from sqlalchemy import ForeignKey, LargeBinary, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from services.common.db import Base, StrEnumType, TimestampMixin, utcnow
@@ -64,6 +64,8 @@ class IntentModelVersion(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     version: Mapped[str] = mapped_column(String(64), unique=True)
     artifact_path: Mapped[str] = mapped_column(String(1000))
+    artifact: Mapped[bytes | None] = mapped_column(LargeBinary, deferred=True)
+    """The joblib file itself, so a process without it on disk (another pod) fetches it from here."""
     is_active: Mapped[bool] = mapped_column(default=False)
     utterance_count: Mapped[int] = mapped_column(default=0)
     metrics: Mapped[dict[str, Any]] = mapped_column(default=dict)

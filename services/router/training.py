@@ -47,6 +47,7 @@ def intents_train_flow(
         row = IntentModelVersion(
             version=version,
             artifact_path=str(artifact.resolve()),
+            artifact=artifact.read_bytes(),
             utterance_count=len(texts),
             metrics=asdict(report),
             trained_by_id=trained_by_id,

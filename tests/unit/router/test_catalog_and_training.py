@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.fakes.embedder import HashingEmbedder
@@ -125,3 +125,24 @@ def test_train_flow_versions_and_hot_swaps_the_active_model(
             select(IntentModelVersion).where(IntentModelVersion.is_active.is_(True))
         ).all()
         assert [row.version for row in active] == [second.version]
+
+
+def test_a_process_without_the_model_file_loads_the_active_model_from_the_database(
+    tmp_path: Path, session_factory: sessionmaker[Session]
+) -> None:
+    """Another pod has no shared disk: it fetches the artifact kept in the database."""
+    embedder = HashingEmbedder()
+    with session_scope(session_factory) as db_session:
+        sync_catalog(db_session=db_session, catalog=load_catalog(_catalog(tmp_path)))
+    trained, _ = intents_train_flow(session_factory, embedder=embedder, model_dir=tmp_path / "pod-a")
+    Path(trained.artifact_path).unlink()  # this "pod" never saw pod A's disk
+    elsewhere = ActiveIntentModel(session_factory, embedder=embedder, refresh_s=0.0).get()
+    assert elsewhere.version == trained.version
+    assert elsewhere.predict("vpn dropping again").ranking[0].intent == "vpn_issue"
+    assert Path(trained.artifact_path).exists()  # cached locally for the next load
+
+    with session_scope(session_factory) as db_session:
+        db_session.execute(update(IntentModelVersion).values(artifact=None))
+    Path(trained.artifact_path).unlink()
+    with pytest.raises(NoIntentModelError, match="neither"):
+        ActiveIntentModel(session_factory, embedder=embedder, refresh_s=0.0).get()
