@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import get_args
 
 from pydantic import BaseModel, SecretStr
 
 from connectors.interfaces import LLM, IdentityProvider, KnowledgeSource, TicketSystem
-from services.common.config import IdentitySettings, LLMSettings, SourceSettings, TicketingSettings
+from services.common.config import (
+    IdentitySettings,
+    LLMPrice,
+    LLMSettings,
+    SourceSettings,
+    TicketingSettings,
+)
 from services.common.errors import PermanentError
 
 
@@ -149,10 +156,13 @@ def build_identity_provider(settings: IdentitySettings) -> IdentityProvider | No
     )
 
 
-def build_llm(settings: LLMSettings) -> LLM | None:
-    """The configured chat model, or None when no endpoint is set (extractive answers)."""
+def build_llm(settings: LLMSettings, *, prices: Mapping[str, LLMPrice] | None = None) -> LLM | None:
+    """The configured chat model, or None when no endpoint is set (extractive answers).
+
+    ``prices`` (``settings.metrics.llm_prices``) turns the token counts into the cost metric.
+    """
     if not settings.enabled:
         return None
     from connectors.llm_openai.adapter import OpenAICompatibleLLM
 
-    return OpenAICompatibleLLM(settings)
+    return OpenAICompatibleLLM(settings, prices=prices)

@@ -27,6 +27,7 @@ from knowledge.prompts import answer_v1
 from knowledge.retrieve import HybridRetriever, RetrievalResult, RetrievedChunk
 from services.common.config import Settings
 from services.common.errors import DeskpilotError
+from services.common.metrics import observe_answer_quality
 
 logger = logging.getLogger(__name__)
 
@@ -189,6 +190,24 @@ def answer_question(
 ) -> Answer:
     """Answer ``question`` for ``viewer`` from the knowledge base (see the module docstring for the rules)."""
     policy = policy or AnswerPolicy()
+    answer = _compose_answer(question, viewer, retriever, llm, policy, history)
+    observe_answer_quality(
+        top_score=answer.confidence,
+        cleared=answer.confidence >= policy.min_relevance,
+        mode=answer.mode.value,
+        citations=len(answer.citations),
+    )
+    return answer
+
+
+def _compose_answer(
+    question: str,
+    viewer: Viewer,
+    retriever: HybridRetriever,
+    llm: LLM | None,
+    policy: AnswerPolicy,
+    history: Sequence[tuple[str, str]],
+) -> Answer:
     started = time.perf_counter()
     result: RetrievalResult = retriever.retrieve(question, viewer=viewer, k=policy.top_k)
     timings = {f"retrieve_{k}": v for k, v in result.timings_ms.items()}

@@ -242,6 +242,10 @@ def slack() -> None:
     )
     handler = SocketModeHandler(slack_app, settings.slack.app_token.get_secret_value())
     start_socket_mode_heartbeat(handler.client, settings.data_dir)  # for `deskpilot probe slack`
+    if settings.metrics.port is not None:  # no web server here: acks and answers are scraped on this port
+        from services.common.metrics import start_metrics_server
+
+        start_metrics_server(settings.metrics.port, multiproc_dir=None)
     handler.start()  # type: ignore[no-untyped-call]
 
 

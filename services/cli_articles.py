@@ -38,7 +38,7 @@ def run_generate(settings: Settings, *, since: datetime | None, fixtures: int | 
             session_factory,
             embedder=index.embedder,
             retriever=index.retriever(),
-            llm=build_llm(settings.llm),
+            llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
             tickets=tickets,
             since=since,
         )

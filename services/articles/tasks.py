@@ -29,7 +29,7 @@ def generate_articles() -> dict[str, Any]:
         ctx.session_factory,
         embedder=index.embedder,
         retriever=index.retriever(),
-        llm=build_llm(settings.llm),
+        llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
     )
     summary = {k: v for k, v in asdict(report).items() if k != "covered"}
     return summary | {"covered": len(report.covered), "imported": imported}

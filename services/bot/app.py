@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
-from slack_bolt import Ack, App
+from slack_bolt import Ack, App, BoltRequest, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
 from slack_bolt.authorization.authorize import InstallationStoreAuthorize
 from slack_bolt.oauth.oauth_settings import OAuthSettings
@@ -48,6 +49,7 @@ from services.common.config import Settings
 from services.common.db import session_scope
 from services.common.ids import new_reference_id
 from services.common.logging import bind_correlation_id
+from services.common.metrics import observe_slack_ack, slack_ack_kind, slack_ack_outcome
 from services.conversations import repo as conversations
 from services.conversations.models import Channel
 from services.conversations.orchestrator import ButtonAction, Orchestrator, Reply
@@ -92,6 +94,26 @@ class BotDeps:
     """Records a manager's decision: (run id, approver employee id, approve)."""
 
 
+class MeteredApp(App):
+    """bolt's App, counting every ack (kind, outcome) and its latency, over HTTP and Socket Mode alike.
+
+    ``dispatch`` returns once the ack listener has run (``process_before_response=False``: lazy
+    listeners continue in the pool), so its duration is what Slack waits for.
+    """
+
+    def dispatch(self, req: BoltRequest) -> BoltResponse:
+        """Dispatch as bolt does and record the ack."""
+        started = time.perf_counter()
+        kind = slack_ack_kind(req.body)
+        try:
+            response = super().dispatch(req)
+        except Exception:
+            observe_slack_ack(kind, "error", time.perf_counter() - started)
+            raise
+        observe_slack_ack(kind, slack_ack_outcome(response.status), time.perf_counter() - started)
+        return response
+
+
 def build_bolt_app(
     settings: Settings,
     deps: BotDeps,
@@ -123,7 +145,7 @@ def build_bolt_app(
     else:
         assert token is not None
         options["authorize"] = _single_workspace_authorize(web, token, bot_user_id, team_id)
-    app = App(
+    app = MeteredApp(
         signing_secret=slack.signing_secret.get_secret_value(),
         client=web,
         process_before_response=False,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, SecretStr, field_validator, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "change-me"
@@ -273,6 +273,33 @@ class ReportsSettings(BaseModel):
         return zone
 
 
+class LLMPrice(BaseModel):
+    """What one model costs, in USD per 1,000 tokens (prompt and completion priced apart)."""
+
+    prompt_per_1k: float = Field(default=0.0, ge=0)
+    completion_per_1k: float = Field(default=0.0, ge=0)
+
+
+DEFAULT_LLM_PRICES: dict[str, LLMPrice] = {
+    # OpenAI list prices (USD per 1k tokens) when this table was written; estimates only, override them.
+    "gpt-4o-mini": LLMPrice(prompt_per_1k=0.00015, completion_per_1k=0.0006),
+    "gpt-4o": LLMPrice(prompt_per_1k=0.0025, completion_per_1k=0.01),
+}
+
+
+class MetricsSettings(BaseModel):
+    """Prometheus: the scrape port of processes with no web server, and the LLM price table.
+
+    ``port`` (``DESKPILOT_METRICS__PORT``) makes the Celery worker, beat and the Socket Mode bot serve
+    ``/metrics`` on that port; the web app always serves it on its own port. ``llm_prices`` maps a model
+    name to its price (JSON, e.g. ``{"my-model": {"prompt_per_1k": 0.001, "completion_per_1k": 0.002}}``);
+    a model missing from the table costs 0.
+    """
+
+    port: int | None = Field(default=None, ge=1, le=65535)
+    llm_prices: dict[str, LLMPrice] = Field(default_factory=lambda: dict(DEFAULT_LLM_PRICES))
+
+
 class Settings(BaseSettings):
     """All configuration of one Deskpilot process."""
 
@@ -303,6 +330,12 @@ class Settings(BaseSettings):
     sources: dict[str, SourceSettings] = Field(default_factory=dict)
     demo: DemoSettings = DemoSettings()
     reports: ReportsSettings = ReportsSettings()
+    metrics: MetricsSettings = MetricsSettings()
+    prometheus_multiproc_dir: Path | None = Field(
+        default=None, validation_alias=AliasChoices("PROMETHEUS_MULTIPROC_DIR", "prometheus_multiproc_dir")
+    )
+    """prometheus_client's multi-process directory (its own variable, read here so nothing else reads the
+    environment): set for the prefork Celery worker, whose pool children write their metrics there."""
 
     @model_validator(mode="after")
     def _enforce_production_secrets(self) -> Settings:

@@ -7,7 +7,7 @@ import sys
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
-from contextvars import ContextVar
+from contextvars import ContextVar, Token
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -26,6 +26,16 @@ def get_correlation_id() -> str | None:
 def new_correlation_id() -> str:
     """A fresh random correlation id (hex uuid4)."""
     return uuid.uuid4().hex
+
+
+def set_correlation_id(correlation_id: str | None) -> Token[str | None]:
+    """Bind ``correlation_id`` until :func:`reset_correlation_id` (for hooks that cannot use a ``with``)."""
+    return _correlation_id.set(correlation_id)
+
+
+def reset_correlation_id(token: Token[str | None]) -> None:
+    """Restore the correlation id that was bound before the matching :func:`set_correlation_id`."""
+    _correlation_id.reset(token)
 
 
 @contextmanager

@@ -35,6 +35,7 @@ from knowledge.retrieve import HybridRetriever
 from services.automations.models import AutomationKind, AutomationRun
 from services.common.db import session_scope, utcnow
 from services.common.ids import automation_key
+from services.common.metrics import observe_answer_turn
 from services.conversations import repo, strings
 from services.conversations.models import (
     AnswerOutcome,
@@ -206,7 +207,7 @@ class Orchestrator:
             state.pop("clarify", None)
             prediction, draft = self._classify_and_route(text, state, intents, viewer, history, employee_id)
         latency_ms = (time.perf_counter() - started) * 1000
-        return self._record(
+        reply = self._record(
             conversation_id=conversation_id,
             employee_text=text,
             prediction=prediction,
@@ -214,6 +215,14 @@ class Orchestrator:
             latency_ms=latency_ms,
             idempotency_key=idempotency_key,
         )
+        if not reply.replayed:
+            observe_answer_turn(
+                channel=channel.value,
+                route=reply.route.value,
+                outcome=reply.outcome.value,
+                seconds=time.perf_counter() - started,
+            )
+        return reply
 
     def handle_action(
         self, *, employee_id: int, conversation_id: int, action: ButtonAction, value: str = ""

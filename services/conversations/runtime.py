@@ -21,6 +21,6 @@ def build_orchestrator(
         session_factory=session_factory,
         classifier=model.get,
         retriever=index.retriever(),
-        llm=build_llm(settings.llm),
+        llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
         answer_policy=AnswerPolicy.from_settings(settings),
     )

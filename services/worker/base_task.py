@@ -1,4 +1,8 @@
-"""The base class of every Deskpilot task: correlation id bound to logs, one start and one finish line."""
+"""The base class of every Deskpilot task: correlation id bound to logs, one start and one finish line.
+
+Metrics and the correlation id of runs through Celery come from the signal hooks of
+:mod:`services.worker.observability`; binding here too covers a task called directly (``task(...)``).
+"""
 
 from __future__ import annotations
 
@@ -9,22 +13,22 @@ from typing import Any
 from celery import Task
 
 from services.common.logging import bind_correlation_id
+from services.worker.observability import queue_wait_seconds, task_correlation_id
 
 logger = logging.getLogger("deskpilot.tasks")
 
 
 class DeskpilotTask(Task):  # type: ignore[misc]  # celery is untyped
-    """Binds the sender's correlation id (header ``correlation_id``) and logs queue wait and outcome."""
+    """Binds the sender's correlation id (``deskpilot_correlation_id`` header); logs queue wait, outcome."""
 
     abstract = True
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         request = self.request
-        correlation_id = getattr(request, "correlation_id", None) or request.id
-        enqueued_at = getattr(request, "enqueued_at", None)
-        with bind_correlation_id(str(correlation_id) if correlation_id else None):
+        with bind_correlation_id(task_correlation_id(request)):
             started = time.time()
-            wait_ms = round((started - float(enqueued_at)) * 1000, 1) if enqueued_at else None
+            wait_s = queue_wait_seconds(request, now=started)
+            wait_ms = round(wait_s * 1000, 1) if wait_s is not None else None
             logger.info(
                 "task started",
                 extra={

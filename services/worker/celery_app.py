@@ -15,6 +15,7 @@ from celery import Celery
 from celery.schedules import crontab
 
 from services.common.config import Settings
+from services.worker.observability import install_observability
 from services.worker.probes import install_probes
 from services.worker.queues import LONGEST_TASK_S, TASK_EXPIRES_S, TASK_ROUTES, Queue, TaskName
 
@@ -138,4 +139,5 @@ def create_celery_app(settings: Settings) -> Celery:
     for module in TASK_MODULES:
         __import__(module)
     install_probes(app, settings.data_dir)  # heartbeat files behind `deskpilot probe worker|beat`
+    install_observability(app, settings)  # task metrics, correlation ids in task logs, metrics port
     return app

@@ -9,6 +9,7 @@ from typing import Any
 from celery import current_app
 
 from services.common.logging import get_correlation_id
+from services.worker.observability import CORRELATION_HEADER, ENQUEUED_AT_HEADER
 from services.worker.queues import TASK_EXPIRES_S, TaskName
 
 logger = logging.getLogger(__name__)
@@ -28,5 +29,5 @@ def enqueue(
         task_id=task_id,
         countdown=countdown,
         expires=TASK_EXPIRES_S[name],
-        headers={"correlation_id": get_correlation_id(), "enqueued_at": time.time()},
+        headers={CORRELATION_HEADER: get_correlation_id(), ENQUEUED_AT_HEADER: time.time()},
     )
