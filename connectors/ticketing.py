@@ -83,6 +83,8 @@ def webhook_json(system: str, payload: bytes) -> dict[str, Any]:
         body = json.loads(payload)
     except (UnicodeDecodeError, ValueError):
         raise connector_error(RemoteRejectedError, system, "webhook body is not JSON") from None
+    except RecursionError:  # json.loads recurses per nesting level: a 1 MB body can nest far deeper
+        raise connector_error(RemoteRejectedError, system, "webhook body is JSON nested too deeply") from None
     if not isinstance(body, dict):
         raise connector_error(RemoteRejectedError, system, "webhook body is not a JSON object")
     return body

@@ -232,6 +232,27 @@ def _index_pending(index: KnowledgeIndex, pending: _PendingIndex, report: Ingest
     report.chunks_embedded += len(pending.chunks)
 
 
+def _without_repeated_ids(batch: DocumentBatch, taken: set[str], report: IngestReport) -> DocumentBatch:
+    """The batch without documents whose id an earlier document of this run already had (they would
+    collide in the database and fail the whole run); each repeat is reported as a failure."""
+    documents: list[KnowledgeDocument] = []
+    for document in batch.documents:
+        if document.document_id in taken:
+            report.failures.append(
+                DocumentFailure(
+                    source=document.source,
+                    document_id=document.document_id,
+                    error="duplicate document id: an earlier document of this run has the same id",
+                )
+            )
+            continue
+        taken.add(document.document_id)
+        documents.append(document)
+    if len(documents) == len(batch.documents):
+        return batch
+    return DocumentBatch(documents=documents, failures=batch.failures)
+
+
 def _chunk_batch(
     batch: DocumentBatch, report: IngestReport
 ) -> list[tuple[KnowledgeDocument, list[Chunk], str]]:
@@ -334,11 +355,13 @@ def ingest_source(
     use_poll = mode is IngestMode.POLL and poll_from is not None
     run_started_at = utcnow()
     seen: set[str] = set()
+    taken: set[str] = set()
     status = RunStatus.SUCCEEDED
     error: str | None = None
     try:
         batches = source.poll(poll_from, run_started_at) if use_poll and poll_from else source.load_all()
-        for batch in batches:
+        for raw_batch in batches:
+            batch = _without_repeated_ids(raw_batch, taken, report)
             report.documents += len(batch.documents)
             report.failures.extend(batch.failures)
             seen.update(d.document_id for d in batch.documents)

@@ -48,6 +48,17 @@ def _html_title(html: str) -> str | None:
     return None
 
 
+def _failure_reason(exc: Exception) -> str:
+    """Why a file did not load, in words an admin can act on."""
+    if isinstance(exc, UnicodeDecodeError):
+        return "not valid UTF-8"
+    if isinstance(exc, RecursionError):
+        return "nested too deeply to read"
+    if isinstance(exc, TypeError):  # front matter of an unexpected shape (a list, a number...)
+        return f"malformed front matter: {exc}"
+    return str(exc) or type(exc).__name__
+
+
 class FolderKnowledgeSource:
     """Every ``.md``/``.html``/``.txt`` file below ``root``; the document id is the relative path.
 
@@ -103,6 +114,10 @@ class FolderKnowledgeSource:
         if not body.strip():
             raise ValueError("empty document")
         tags = meta.get("tags") or []
+        if isinstance(tags, str):
+            tags = [tags]
+        if not isinstance(tags, list):
+            raise ValueError("front matter 'tags' must be a list")
         return KnowledgeDocument(
             source=self.name,
             document_id=document_id,
@@ -123,8 +138,8 @@ class FolderKnowledgeSource:
             for path in paths[start : start + self.batch_size]:
                 try:
                     documents.append(self._read(path))
-                except (OSError, UnicodeDecodeError, ValueError) as exc:
-                    reason = "not valid UTF-8" if isinstance(exc, UnicodeDecodeError) else str(exc)
+                except (OSError, UnicodeDecodeError, ValueError, TypeError, RecursionError) as exc:
+                    reason = _failure_reason(exc)
                     failures.append(
                         DocumentFailure(
                             source=self.name, document_id=path.relative_to(self.root).as_posix(), error=reason

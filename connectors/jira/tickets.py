@@ -289,12 +289,7 @@ class JiraTicketSystem(HttpAdapter):
         status = _status_of(fields)
         if status is None:
             raise _error(RemoteRejectedError, "issue_updated webhook without issue.fields.status")
-        timestamp = event.get("timestamp")
-        changed_at = (
-            datetime.fromtimestamp(timestamp / 1000, UTC)
-            if isinstance(timestamp, int | float) and not isinstance(timestamp, bool)
-            else parse_iso_time(fields.get("updated"))
-        )
+        changed_at = _epoch_ms_time(event.get("timestamp")) or parse_iso_time(fields.get("updated"))
         return TicketStatusChange(
             system=SYSTEM,
             external_key=issue["key"],
@@ -515,6 +510,17 @@ def map_status(category_key: str, status_name: str) -> ExternalTicketStatus:
     if category_key == "new":
         return ExternalTicketStatus.NEW
     return ExternalTicketStatus.PENDING if name in _PENDING_NAMES else ExternalTicketStatus.OPEN
+
+
+def _epoch_ms_time(value: Any) -> datetime | None:
+    """A webhook's epoch-milliseconds ``timestamp`` as UTC; None when absent or not a representable time
+    (NaN, infinite, beyond year 9999: a malformed event must be refused or read, never crash)."""
+    if not isinstance(value, int | float) or isinstance(value, bool):
+        return None
+    try:
+        return datetime.fromtimestamp(value / 1000, UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
 
 
 def _status_of(fields: Mapping[str, Any]) -> tuple[ExternalTicketStatus, str] | None:

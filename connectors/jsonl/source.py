@@ -96,9 +96,10 @@ class JsonLinesKnowledgeSource:
         for line_number, line in self._records():
             try:
                 documents.append(self._parse(line_number, line))
-            except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+            except (ValueError, TypeError, RecursionError) as exc:  # json.JSONDecodeError is a ValueError
+                reason = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)
                 failures.append(
-                    DocumentFailure(source=self.name, document_id=f"line-{line_number}", error=str(exc))
+                    DocumentFailure(source=self.name, document_id=f"line-{line_number}", error=reason)
                 )
             if len(documents) + len(failures) >= self.batch_size:
                 yield DocumentBatch(documents=documents, failures=failures)

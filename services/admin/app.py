@@ -8,9 +8,10 @@ from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
-from fastapi import FastAPI, Request
+from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
@@ -46,6 +47,7 @@ from services.common.health import build_readiness_checks
 from services.common.logging import get_correlation_id
 
 HERE = Path(__file__).resolve().parent
+MAX_DB_ID = 2**63 - 1  # BIGINT / SQLite INTEGER
 logger = logging.getLogger(__name__)
 
 
@@ -172,6 +174,19 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
         admin_tickets.router,
     ):
         app.include_router(admin_router)
+
+    @app.middleware("http")
+    async def refuse_out_of_range_ids(request: Request, call_next: Any) -> Response:
+        """A numeric path segment beyond the database's 64-bit ids names nothing: 404, not a driver
+        OverflowError (500) from the lookup."""
+        if any(
+            part.isascii() and part.isdigit() and int(part) > MAX_DB_ID
+            for part in request.url.path.split("/")
+            if len(part) >= 19
+        ):
+            return JSONResponse({"error": "not_found", "message": "No such item."}, status_code=404)
+        response: Response = await call_next(request)
+        return response
 
     @app.exception_handler(SignInRequired)
     async def sign_in_required(_request: Request, exc: SignInRequired) -> RedirectResponse:

@@ -119,7 +119,12 @@ async def check_csrf(request: Request) -> None:
         ("application/x-www-form-urlencoded", "multipart/form-data")
     ):
         supplied = str((await request.form()).get(CSRF_FIELD) or "")
-    if not isinstance(expected, str) or not supplied or not secrets.compare_digest(expected, supplied):
+    # Compared as bytes: compare_digest refuses (TypeError, a 500) str with non-ASCII characters.
+    if (
+        not isinstance(expected, str)
+        or not supplied
+        or not secrets.compare_digest(expected.encode(), supplied.encode("utf-8", "surrogatepass"))
+    ):
         raise HTTPException(
             status_code=403, detail="The form expired or did not come from this site. Reload and try again."
         )

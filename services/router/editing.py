@@ -10,7 +10,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session, selectinload
 
 from services.audit.models import AuditEntry
@@ -137,7 +137,8 @@ def add_utterance(*, db_session: Session, intent_id: int, text: str, actor: Acto
     clash = db_session.execute(
         select(Intent.name)
         .join(TrainingUtterance, TrainingUtterance.intent_id == Intent.id)
-        .where(func.lower(TrainingUtterance.text) == cleaned.lower())
+        # SQLite's lower() folds ASCII only: the exact text is matched too (the unique constraint's test).
+        .where(or_(TrainingUtterance.text == cleaned, func.lower(TrainingUtterance.text) == cleaned.lower()))
     ).first()
     if clash is not None:
         where = "this intent" if clash.name == intent.name else f"the intent {clash.name}"

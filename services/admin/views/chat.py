@@ -27,17 +27,21 @@ Employee = Annotated[SignedInUser, Depends(require_roles())]
 _lock = threading.Lock()
 
 
+DatabaseId = Annotated[int, Field(ge=-(2**63), le=2**63 - 1)]
+"""An id the database can hold (64-bit): larger ones are a 422, not a driver OverflowError (500)."""
+
+
 class ChatMessage(BaseModel):
     """An employee's message (``conversation_id`` continues a conversation)."""
 
     text: str = Field(min_length=1, max_length=4000)
-    conversation_id: int | None = None
+    conversation_id: DatabaseId | None = None
 
 
 class ChatAction(BaseModel):
     """A pressed button of an earlier reply."""
 
-    conversation_id: int
+    conversation_id: DatabaseId
     action: ButtonAction
     value: str = Field(default="", max_length=200)
 

@@ -1,0 +1,1 @@
+"""Property-based (hypothesis) tests of every place bad input enters Deskpilot (issue #10, "Bad input")."""
