@@ -34,6 +34,7 @@ from connectors.interfaces import KnowledgeSource as KnowledgeSourceConnector
 from connectors.models import DocumentBatch, DocumentFailure, KnowledgeDocument
 from knowledge.chunking import Chunk, chunk_document, document_markdown
 from knowledge.index import KnowledgeIndex
+from knowledge.run_lock import source_run_lock
 from knowledge.store import IndexedChunk
 from services.common.db import session_scope, utcnow
 from services.kb import repo
@@ -339,7 +340,36 @@ def ingest_source(
     trigger: str = "cli",
     progress: ProgressCallback | None = None,
 ) -> IngestReport:
-    """Bring the indexes in line with ``source``; per-document failures are reported, not raised."""
+    """Bring the indexes in line with ``source``; per-document failures are reported, not raised.
+
+    Runs of the same source are serialised across processes (:func:`knowledge.run_lock.source_run_lock`).
+    """
+    with source_run_lock(session_factory, source.name):
+        return _ingest_source(
+            source,
+            kind=kind,
+            index=index,
+            session_factory=session_factory,
+            mode=mode,
+            since=since,
+            config=config,
+            trigger=trigger,
+            progress=progress,
+        )
+
+
+def _ingest_source(
+    source: KnowledgeSourceConnector,
+    *,
+    kind: str,
+    index: KnowledgeIndex,
+    session_factory: sessionmaker[Session],
+    mode: IngestMode,
+    since: datetime | None,
+    config: dict[str, object] | None,
+    trigger: str,
+    progress: ProgressCallback | None,
+) -> IngestReport:
     started = time.perf_counter()
     report = IngestReport(source=source.name)
     with session_scope(session_factory) as db_session:

@@ -22,8 +22,11 @@ from services.common.db import build_engine, build_session_factory, session_scop
 @contextmanager
 def database_runtime(settings: Settings) -> Iterator[sessionmaker[Session]]:
     """Session factory for one CLI command (exits with a hint when the schema is not migrated)."""
+    import services.models  # noqa: F401 - every mapper must be known before the first flush (see below)
     from services.common.migrate import SchemaOutOfDateError, ensure_schema_current
 
+    # A command that touches only some domains (``articles generate --fixtures`` inserts tickets) would
+    # otherwise fail at flush: ``tickets.conversation_id`` names a table no imported model defines.
     engine = build_engine(settings.database)
     try:
         try:

@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
     app.state.demo = None
     app.state.chat_orchestrator = None  # built on the first chat message (tests may set one)
     app.state.knowledge_index = None  # opened on first use (publishing a draft)
-    app.state.login_throttle = auth_views.LoginThrottle()
+    app.state.login_throttle = auth_views.build_login_throttle(settings)  # no I/O until used
     app.state.templates = Jinja2Templates(directory=str(HERE / "templates"))
     app.state.templates.env.globals["sections_for"] = sections_for
     app.add_middleware(

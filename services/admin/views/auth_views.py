@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+import uuid
 from collections import defaultdict, deque
 from threading import Lock
 from typing import Any
@@ -23,6 +24,7 @@ from services.admin.oidc import (
     upsert_employee,
 )
 from services.audit import repo as audit
+from services.common.config import Settings
 from services.common.db import session_scope
 
 router = APIRouter(tags=["auth"])
@@ -33,7 +35,10 @@ FAILURE_WINDOW_S = 15 * 60
 
 
 class LoginThrottle:
-    """Failed sign-ins per e-mail and client address in a sliding window (one per app, in memory)."""
+    """Failed sign-ins per e-mail and client address in a sliding window (one per app, in memory).
+
+    Enough for one web process (the embedded default); with several, see :class:`RedisLoginThrottle`.
+    """
 
     def __init__(self) -> None:
         self._failures: defaultdict[str, deque[float]] = defaultdict(deque)
@@ -54,10 +59,55 @@ class LoginThrottle:
             self._failures[key].append(time.monotonic())
 
 
-def _throttle(request: Request) -> LoginThrottle:
+class RedisLoginThrottle:
+    """The same sliding window in Redis (a sorted set of failure times per key), shared by every web
+    process: behind a load balancer an attacker's attempts land on all of them, and a per-process count
+    would allow ``MAX_FAILURES`` per process. When Redis cannot be reached it counts in memory instead
+    (sign-in keeps working; the outage is logged)."""
+
+    def __init__(self, url: str, *, prefix: str = "deskpilot:login-failures:") -> None:
+        import redis
+
+        self._redis = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+        self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._prefix = prefix
+        self._fallback = LoginThrottle()
+
+    def throttled(self, key: str) -> bool:
+        """True when ``key`` failed ``MAX_FAILURES`` times within the window, in any process."""
+        name = self._prefix + key
+        try:
+            pipe = self._redis.pipeline()
+            pipe.zremrangebyscore(name, "-inf", time.time() - FAILURE_WINDOW_S)
+            pipe.zcard(name)
+            _, failures = pipe.execute()
+        except self._errors:
+            logger.warning("login throttle: Redis unavailable, counting in this process", exc_info=True)
+            return self._fallback.throttled(key)
+        return int(failures) >= MAX_FAILURES
+
+    def record_failure(self, key: str) -> None:
+        """Count one failed attempt for ``key``."""
+        name, now = self._prefix + key, time.time()
+        try:
+            pipe = self._redis.pipeline()
+            pipe.zadd(name, {f"{now:.6f}:{uuid.uuid4().hex[:8]}": now})
+            pipe.expire(name, FAILURE_WINDOW_S)
+            pipe.execute()
+        except self._errors:
+            logger.warning("login throttle: Redis unavailable, counting in this process", exc_info=True)
+            self._fallback.record_failure(key)
+
+
+def build_login_throttle(settings: Settings) -> LoginThrottle | RedisLoginThrottle:
+    """Shared through Redis when it is configured (several web processes), in memory otherwise."""
+    return RedisLoginThrottle(settings.redis.url) if settings.redis.url else LoginThrottle()
+
+
+def _throttle(request: Request) -> LoginThrottle | RedisLoginThrottle:
     state = request.app.state
     if getattr(state, "login_throttle", None) is None:
-        state.login_throttle = LoginThrottle()
+        state.login_throttle = build_login_throttle(state.settings)
     return state.login_throttle  # type: ignore[no-any-return]
 
 
