@@ -77,9 +77,9 @@ def test_rendered_manifests_pass_kubernetes_validate_strict(
     result = run([tools.kubernetes_validate, "--strict", "-k", kube_version, "-"], stdin=rendered.stdout)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "passed for resource deployment/rel-deskpilot-beat" in result.stdout
-    # Only the Prometheus Operator's CRD has no bundled schema (checked by hand below).
+    # Only the Prometheus Operator's CRDs have no bundled schema (checked by hand below).
     unknown = [line for line in result.stdout.splitlines() if "Couldn't find schema" in line]
-    assert all("ServiceMonitor" in line for line in unknown), unknown
+    assert all("ServiceMonitor" in line or "PodMonitor" in line for line in unknown), unknown
 
 
 @pytest.mark.parametrize(
@@ -328,6 +328,25 @@ def test_web_is_served_and_scraped_on_its_http_port(manifests: list[dict[str, An
         assert monitor["spec"]["selector"]["matchLabels"].items() <= service["metadata"]["labels"].items()
         [endpoint] = monitor["spec"]["endpoints"]
         assert endpoint["port"] == service["spec"]["ports"][0]["name"] and endpoint["path"] == "/metrics"
+    for pod_monitor in _kind(manifests, "PodMonitor"):
+        selected = pod_monitor["spec"]["selector"]["matchLabels"]
+        scraped = [
+            w
+            for w in manifests
+            if w["kind"] in ("Deployment", "StatefulSet")
+            and selected.items() <= w["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert {w["metadata"]["name"].split("deskpilot-")[-1] for w in scraped} >= {"beat"}
+        assert any("worker" in w["metadata"]["name"] for w in scraped)
+        [endpoint] = pod_monitor["spec"]["podMetricsEndpoints"]
+        for workload in scraped:
+            container = _container(workload)
+            ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+            env = {e["name"]: e.get("value") for e in container.get("env", [])}
+            assert endpoint["port"] in ports and env["DESKPILOT_METRICS__PORT"] == str(ports["metrics"])
+            if "worker" in workload["metadata"]["name"]:
+                mounts = {m["mountPath"] for m in container["volumeMounts"]}
+                assert env["PROMETHEUS_MULTIPROC_DIR"] in mounts  # an emptyDir: exists and is writable
     for ingress in _kind(manifests, "Ingress"):
         for rule in ingress["spec"]["rules"]:
             for path in rule["http"]["paths"]:

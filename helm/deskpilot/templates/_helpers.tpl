@@ -124,6 +124,28 @@ DESKPILOT_REDIS__URL: {{ .Values.redis.url | b64enc | quote }}
 {{- end }}
 {{- end -}}
 
+{{/* env: and ports: of a process that serves Prometheus metrics on its own port (worker, beat, bot);
+   "multiproc" adds prometheus_client's multi-process directory for the prefork worker. */}}
+{{- define "deskpilot.metricsEnv" -}}
+{{- if .ctx.Values.serviceMonitor.enabled }}
+- name: DESKPILOT_METRICS__PORT
+  value: {{ .ctx.Values.serviceMonitor.metricsPort | quote }}
+{{- if .multiproc }}
+- name: PROMETHEUS_MULTIPROC_DIR
+  value: /app/prometheus
+{{- end }}
+{{- end }}
+{{- end -}}
+
+{{- define "deskpilot.metricsPort" -}}
+{{- if .Values.serviceMonitor.enabled }}
+ports:
+  - name: metrics
+    containerPort: {{ .Values.serviceMonitor.metricsPort }}
+    protocol: TCP
+{{- end }}
+{{- end -}}
+
 {{/* envFrom: the ConfigMap (unless "inline" is set: the hook Job runs before it exists) and the Secrets. */}}
 {{- define "deskpilot.envFrom" -}}
 {{- if not .inline }}
