@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck unit integration deploy-tools deploy-check clean
+.PHONY: install run test lint typecheck unit integration deploy-tools deploy-check reliability clean
 
 # Create the virtualenv and install Deskpilot with its dev extras, pinned by requirements.lock.
 # torch==2.13.0 resolves to the CPU build that pip finds on local disk (never the CUDA build).
@@ -54,6 +54,14 @@ unit: install
 
 integration: install
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
+
+## reliability: the reliability and security figures (README "Reliability and security"): faults on real
+## workers and Redis, the distributed profile, leaks, injection, PII canaries, the role matrix, then the
+## bad-input suite with 500 examples per target (needs PostgreSQL and Redis, like make test)
+reliability: install
+	$(BIN)/pytest -q tests/security tests/unit/web/test_role_matrix.py \
+		tests/integration/test_automations_workers.py tests/integration/test_distributed_profile.py
+	$(BIN)/python -m bench.fuzz_report --examples 500
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
