@@ -62,6 +62,7 @@ reliability: install
 	$(BIN)/pytest -q tests/security tests/unit/web/test_role_matrix.py \
 		tests/integration/test_automations_workers.py tests/integration/test_distributed_profile.py
 	$(BIN)/python -m bench.fuzz_report --examples 500
+	$(BIN)/python -m bench.load_knee
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
