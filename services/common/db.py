@@ -77,10 +77,8 @@ def _prepare_sqlite_file(url: str) -> None:
 def build_engine(settings: DatabaseSettings) -> Engine:
     """Create the process's engine; on SQLite, create the file's folder and enforce foreign keys.
 
-    SQLite transactions start with ``BEGIN IMMEDIATE``: a deferred transaction that reads and then writes
-    fails at once with "database is locked" when another writer committed meanwhile (the busy timeout
-    does not apply to that upgrade), which concurrent web chat requests hit; taking the write lock up
-    front makes them wait their turn instead (WAL readers outside transactions are not blocked).
+    On SQLite a writer waits up to 30 s for the write lock (``busy_timeout``): under concurrent web chat
+    requests, writers queue for longer than SQLite's usual 5 s and failed with "database is locked".
     """
     if settings.is_sqlite:
         _prepare_sqlite_file(settings.url)
@@ -92,16 +90,11 @@ def build_engine(settings: DatabaseSettings) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
-            dbapi_connection.isolation_level = None  # pysqlite emits no BEGIN of its own
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA foreign_keys=ON")
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA busy_timeout=30000")
             cursor.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin_immediate(connection: Any) -> None:
-            connection.exec_driver_sql("BEGIN IMMEDIATE")
 
         return engine
     return create_engine(
