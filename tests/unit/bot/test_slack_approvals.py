@@ -4,6 +4,7 @@ press counts → the licence group is granted and the requester is told in the o
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,10 @@ def test_manager_approval_in_slack_grants_the_licence_and_tells_the_requester(bo
         if APPROVE_ACTION in json.dumps(m)
     )
     assert "Alice Moreau asks for Adobe Acrobat Pro" in request["text"]
+    # The request is posted to the manager just before the run's new state is committed: wait for it.
+    deadline = time.monotonic() + 10
+    while _run(bot).state is not AutomationState.AWAITING_APPROVAL and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert _run(bot).state is AutomationState.AWAITING_APPROVAL
     bot.wait_for(lambda s: any("asked your manager" in m["text"] for m in _bot_posts(s, "D0ALICE01")))
 
