@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
 import re
 import sys
 import tempfile
@@ -30,17 +29,11 @@ from typing import Any
 import httpx
 
 from bench.common import emit, percentile
-from bench.slack_load import _EMULATOR, QUESTIONS, SECRET, TEAM, TOKEN, _post, _process, _send_all
-from connectors.folder.source import FolderKnowledgeSource
-from knowledge.demo import DEMO_IT_FOLDER, IT_SOURCE
-from knowledge.index import open_knowledge_index
-from knowledge.ingest import ingest_source
+from bench.slack_load import _EMULATOR, QUESTIONS, TEAM, TOKEN, _post, _process, _send_all, prepare_stack
 from services.admin.auth import hash_password
 from services.common.config import Settings
 from services.common.db import build_engine, build_session_factory, session_scope
-from services.common.migrate import build_alembic_config, upgrade
 from services.directory.models import Employee
-from services.router.training import ensure_intent_model
 from tests.emulators.harness import free_port
 
 EMAIL, PASSWORD = "load.tester@example.com", "load tester password 1"
@@ -49,29 +42,9 @@ Level = Callable[[int, int, int], Coroutine[Any, Any, tuple[list[float], Counter
 
 def _prepare(root: Path, slack_url: str) -> dict[str, str]:
     """Environment, database, knowledge base, intent model and one employee with a password."""
-    env = {
-        **os.environ,
-        "DESKPILOT_ENVIRONMENT": "test",
-        "DESKPILOT_LOG_LEVEL": "WARNING",
-        "DESKPILOT_DATABASE__URL": f"sqlite:///{root / 'bench.db'}",
-        "DESKPILOT_CHROMA__PATH": str(root / "chroma"),
-        "DESKPILOT_KNOWLEDGE__BM25_PATH": str(root / "bm25"),
-        "DESKPILOT_ROUTER__MODEL_DIR": str(root / "models"),
-        "DESKPILOT_SLACK__BOT_TOKEN": TOKEN,
-        "DESKPILOT_SLACK__SIGNING_SECRET": SECRET,
-        "DESKPILOT_SLACK__API_BASE_URL": f"{slack_url}/api/",
-        "DESKPILOT_SLACK__MESSAGES_PER_MINUTE": "100000",
-    }
-    os.environ.update(env)
-    settings = Settings(_env_file=None)
-    upgrade(build_alembic_config(database_url=settings.database.url))
-    engine = build_engine(settings.database)
+    env = prepare_stack(root, slack_url, messages_per_minute=100000)
+    engine = build_engine(Settings(_env_file=None).database)
     sessions = build_session_factory(engine)
-    index = open_knowledge_index(settings)
-    ingest_source(
-        FolderKnowledgeSource(IT_SOURCE, DEMO_IT_FOLDER), kind="folder", index=index, session_factory=sessions
-    )
-    ensure_intent_model(sessions, embedder=index.embedder, model_dir=settings.router.model_dir)
     with session_scope(sessions) as db_session:
         db_session.add(
             Employee(email=EMAIL, display_name="Load Tester", password_hash=hash_password(PASSWORD))

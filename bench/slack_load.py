@@ -194,6 +194,39 @@ def _process(args: list[str], env: dict[str, str], ready_url: str) -> Iterator[s
         process.wait(timeout=20)
 
 
+def prepare_stack(root: Path, slack_url: str, *, messages_per_minute: int) -> dict[str, str]:
+    """Environment, migrated database, demo IT handbook and trained intent model for a bench server under
+    ``root``, Slack pointed at the emulator at ``slack_url``; returns the environment (also applied here)."""
+    env = {
+        **os.environ,
+        "DESKPILOT_ENVIRONMENT": "test",
+        "DESKPILOT_LOG_LEVEL": "WARNING",
+        "DESKPILOT_DATABASE__URL": f"sqlite:///{root / 'bench.db'}",
+        "DESKPILOT_CHROMA__PATH": str(root / "chroma"),
+        "DESKPILOT_KNOWLEDGE__BM25_PATH": str(root / "bm25"),
+        "DESKPILOT_ROUTER__MODEL_DIR": str(root / "models"),
+        "DESKPILOT_SLACK__BOT_TOKEN": TOKEN,
+        "DESKPILOT_SLACK__SIGNING_SECRET": SECRET,
+        "DESKPILOT_SLACK__API_BASE_URL": f"{slack_url}/api/",
+        "DESKPILOT_SLACK__MESSAGES_PER_MINUTE": str(messages_per_minute),
+    }
+    os.environ.update(env)
+    settings = Settings(_env_file=None)
+    upgrade(build_alembic_config(database_url=settings.database.url))
+    engine = build_engine(settings.database)
+    sessions = build_session_factory(engine)
+    index = open_knowledge_index(settings)
+    ingest_source(
+        FolderKnowledgeSource(IT_SOURCE, DEMO_IT_FOLDER),
+        kind="folder",
+        index=index,
+        session_factory=sessions,
+    )
+    ensure_intent_model(sessions, embedder=index.embedder, model_dir=settings.router.model_dir)
+    engine.dispose()
+    return env
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--events", type=int, default=500)
@@ -203,33 +236,7 @@ def main() -> None:
         root = Path(tmp)
         slack_port, app_port = free_port(), free_port()
         slack_url = f"http://127.0.0.1:{slack_port}"
-        env = {
-            **os.environ,
-            "DESKPILOT_ENVIRONMENT": "test",
-            "DESKPILOT_LOG_LEVEL": "WARNING",
-            "DESKPILOT_DATABASE__URL": f"sqlite:///{root / 'bench.db'}",
-            "DESKPILOT_CHROMA__PATH": str(root / "chroma"),
-            "DESKPILOT_KNOWLEDGE__BM25_PATH": str(root / "bm25"),
-            "DESKPILOT_ROUTER__MODEL_DIR": str(root / "models"),
-            "DESKPILOT_SLACK__BOT_TOKEN": TOKEN,
-            "DESKPILOT_SLACK__SIGNING_SECRET": SECRET,
-            "DESKPILOT_SLACK__API_BASE_URL": f"{slack_url}/api/",
-            "DESKPILOT_SLACK__MESSAGES_PER_MINUTE": "10000",
-        }
-        os.environ.update(env)
-        settings = Settings(_env_file=None)
-        upgrade(build_alembic_config(database_url=settings.database.url))
-        engine = build_engine(settings.database)
-        sessions = build_session_factory(engine)
-        index = open_knowledge_index(settings)
-        ingest_source(
-            FolderKnowledgeSource(IT_SOURCE, DEMO_IT_FOLDER),
-            kind="folder",
-            index=index,
-            session_factory=sessions,
-        )
-        ensure_intent_model(sessions, embedder=index.embedder, model_dir=settings.router.model_dir)
-        engine.dispose()
+        env = prepare_stack(root, slack_url, messages_per_minute=10000)
         emulator = [sys.executable, "-c", _EMULATOR.format(token=TOKEN, team=TEAM, port=slack_port)]
         server = [sys.executable, "-m", "services.cli", "serve", "--port", str(app_port)]
         if os.environ.get("BENCH_PROFILE"):
