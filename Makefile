@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 
-.PHONY: install run test lint typecheck unit integration deploy-tools deploy-check reliability clean
+.PHONY: install run test lint typecheck unit integration deploy-tools deploy-check reliability audit clean
 
 # Create the virtualenv and install Deskpilot with its dev extras, pinned by requirements.lock.
 # torch==2.13.0 resolves to the CPU build that pip finds on local disk (never the CUDA build).
@@ -63,6 +63,12 @@ reliability: install
 		tests/integration/test_automations_workers.py tests/integration/test_distributed_profile.py
 	$(BIN)/python -m bench.fuzz_report --examples 500
 	$(BIN)/python -m bench.load_knee
+	bash .ci/dependency_audit.sh || [ $$? -eq 2 ]  # 2: no vulnerability database reachable (printed)
+
+## audit: pip-audit over every pin in requirements.lock (PyPI's vulnerability data, or an OSV mirror given as
+## OSV_URL=...); exit 1 on a finding, 2 when the database cannot be reached (nothing is claimed then)
+audit:
+	bash .ci/dependency_audit.sh
 
 clean:
 	rm -rf $(VENV) var .mypy_cache .ruff_cache .pytest_cache *.egg-info
