@@ -377,6 +377,29 @@ def test_production_profile_pins_the_image_and_restricts_traffic(tools: Tools) -
     assert _config(manifests)["DESKPILOT_ROUTER__MODEL_DIR"].startswith("/app/shared")
 
 
+def test_only_the_pods_that_search_or_index_reach_chroma(tools: Tools) -> None:
+    """Chroma 1.x has no authentication (and 1.5.9 an unfixed pre-auth advisory): the policy is the fence."""
+    manifests = render(tools, PRODUCTION_VALUES)
+    policy = _named(manifests, "NetworkPolicy", "-chroma")
+    [rule] = policy["spec"]["ingress"]
+    [peer] = rule["from"]
+    [expression] = peer["podSelector"]["matchExpressions"]
+    assert expression["key"] == "app.kubernetes.io/component" and expression["operator"] == "In"
+    pods = {
+        w["metadata"]["name"]: w["spec"]["template"]["metadata"]["labels"]
+        for w in manifests
+        if w["kind"] in WORKLOAD_KINDS and "-chroma" not in w["metadata"]["name"]
+    }
+    admitted = {
+        name for name, labels in pods.items() if labels["app.kubernetes.io/component"] in expression["values"]
+    }
+    assert {name for name in pods if "-worker-" in name} <= admitted
+    assert any(name.endswith("-web") for name in admitted) and any(
+        name.endswith("-slack") for name in admitted
+    )
+    assert not any(name.endswith(("-beat", "-migrate")) for name in admitted), admitted
+
+
 def test_chroma_server_matches_the_client_version() -> None:
     import yaml
 
@@ -417,3 +440,7 @@ def test_template_guards_reject_an_unusable_configuration(tools: Tools) -> None:
     assert inline_url.returncode != 0 and "secrets.create=true" in inline_url.stderr
     no_chroma = helm_template(tools, sets={"chroma.enabled": "false"})
     assert no_chroma.returncode != 0 and "chroma.external.host" in no_chroma.stderr
+    open_chroma = helm_template(tools, sets={"networkPolicy.enabled": "false"})
+    assert open_chroma.returncode != 0 and "chroma.allowWithoutNetworkPolicy" in open_chroma.stderr
+    acknowledged = {"networkPolicy.enabled": "false", "chroma.allowWithoutNetworkPolicy": "true"}
+    assert helm_template(tools, sets=acknowledged).returncode == 0

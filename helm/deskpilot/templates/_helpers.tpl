@@ -241,6 +241,9 @@ failureThreshold: {{ .failures | default 3 }}
 {{- if and (or .Values.postgresql.url .Values.redis.url (gt (len .Values.secrets.env) 0)) (not .Values.secrets.create) -}}
 {{- fail "postgresql.url, redis.url and secrets.env are written into a chart-managed Secret: set secrets.create=true" -}}
 {{- end -}}
+{{- if and .Values.chroma.enabled (not .Values.networkPolicy.enabled) (not .Values.chroma.allowWithoutNetworkPolicy) -}}
+{{- fail "the in-cluster Chroma server has no authentication: keep networkPolicy.enabled=true, or set chroma.allowWithoutNetworkPolicy=true if the cluster restricts access to it otherwise" -}}
+{{- end -}}
 {{- if and (not .Values.secrets.create) (not .Values.secrets.existingSecret) -}}
 {{- fail "set secrets.existingSecret (DESKPILOT_WEB__SECRET_KEY and other DESKPILOT_* secrets) or secrets.create=true" -}}
 {{- end -}}
