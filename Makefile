@@ -56,11 +56,14 @@ integration: install
 	$(BIN)/pytest tests/integration $(PYTEST_ARGS)
 
 ## reliability: the reliability and security figures (README "Reliability and security"): faults on real
-## workers and Redis, the distributed profile, leaks, injection, PII canaries, the role matrix, then the
-## bad-input suite with 500 examples per target (needs PostgreSQL and Redis, like make test)
+## workers, Redis, PostgreSQL, the ITSM, the LLM and Chroma, the distributed profile, leaks, injection, PII
+## canaries, the role matrix, the bad-input suite with 500 examples per target, the load knee and the
+## dependency audit (needs PostgreSQL and Redis, like make test)
 reliability: install
-	$(BIN)/pytest -q tests/security tests/unit/web/test_role_matrix.py \
-		tests/integration/test_automations_workers.py tests/integration/test_distributed_profile.py
+	$(BIN)/pytest -q -s tests/security tests/unit/web/test_role_matrix.py \
+		tests/integration/test_automations_workers.py tests/integration/test_postgres_restart.py \
+		tests/integration/test_itsm_outage.py tests/integration/test_chroma_outage.py \
+		tests/integration/test_distributed_profile.py
 	$(BIN)/python -m bench.fuzz_report --examples 500
 	$(BIN)/python -m bench.load_knee
 	bash .ci/dependency_audit.sh || [ $$? -eq 2 ]  # 2: no vulnerability database reachable (printed)

@@ -137,7 +137,7 @@ def _ramp(name: str, levels: list[int], per_level: int, limit_ms: float, run_lev
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--slack-levels", default="10,25,50,100,200,400")
+    parser.add_argument("--slack-levels", default="10,25,50,100,200,400,800,1600")
     parser.add_argument("--chat-levels", default="1,2,5,10,25")
     parser.add_argument("--per-level", type=int, default=200)
     parser.add_argument("--limit-ms", type=float, default=1000.0)

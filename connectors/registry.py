@@ -117,18 +117,23 @@ def build_ticket_system(settings: TicketingSettings) -> TicketSystem | None:
     _require_connector("ticketing", settings, *needed)
     url, user, token = str(settings.base_url), str(settings.username), _secret(settings.api_token)
     webhook_secret = _secret(settings.webhook_secret) or None
+    attempts = settings.max_attempts
     if settings.kind == "jira":
         from connectors.jira.tickets import JiraTicketSystem
 
         project, issue_type = str(settings.project_key), settings.issue_type
-        return JiraTicketSystem(url, user, token, project, issue_type, webhook_secret, settings.timeout_s)
+        return JiraTicketSystem(
+            url, user, token, project, issue_type, webhook_secret, settings.timeout_s, max_attempts=attempts
+        )
     if settings.kind == "servicenow":
         from connectors.servicenow.tickets import ServiceNowTicketSystem
 
-        return ServiceNowTicketSystem(url, user, token, webhook_secret, settings.timeout_s)
+        return ServiceNowTicketSystem(
+            url, user, token, webhook_secret, settings.timeout_s, max_attempts=attempts
+        )
     from connectors.zendesk.tickets import ZendeskTicketSystem
 
-    return ZendeskTicketSystem(url, user, token, webhook_secret, settings.timeout_s)
+    return ZendeskTicketSystem(url, user, token, webhook_secret, settings.timeout_s, max_attempts=attempts)
 
 
 def build_identity_provider(settings: IdentitySettings) -> IdentityProvider | None:

@@ -6,7 +6,9 @@
 - an LLM answer is sent only when every citation resolves to a passage it was given; otherwise, or when
   the LLM is down or too slow, the extractive answer is used and the fallback is stated;
 - the question is scrubbed of personal data before it reaches an LLM;
-- restricted passages never reach anyone outside their audience (retrieval filters by viewer).
+- restricted passages never reach anyone outside their audience (retrieval filters by viewer);
+- when retrieval ran degraded (vector store unreachable, keyword matching only), the answer says so,
+  whatever else it says.
 """
 
 from __future__ import annotations
@@ -86,6 +88,7 @@ class Answer:
     notice: str | None = None
     timings_ms: dict[str, float] = field(default_factory=dict)
     llm_tokens: int = 0
+    search_degraded: bool = False
 
     @property
     def answered(self) -> bool:
@@ -100,6 +103,15 @@ NO_ANSWER_TEXT = (
 EXTRACTIVE_NOTICE = "Quoted from the best-matching article (no AI summary is configured)."
 LLM_FALLBACK_NOTICE = "The AI assistant is unavailable right now, so here is the best-matching article."
 LLM_UNGROUNDED_NOTICE = "Here is the best-matching article, quoted as written."
+SEARCH_DEGRADED_NOTICE = (
+    "Search is running in a reduced mode right now (keyword matching only), "
+    "so this answer may be less precise."
+)
+
+
+def _notice(*parts: str | None) -> str | None:
+    """The notices that apply, as one text (None when there is none)."""
+    return " ".join(part for part in parts if part) or None
 
 
 def _trim(text: str, limit: int) -> str:
@@ -154,9 +166,7 @@ def choose_extractive_passage(
     for item in same_article:
         if _ACTION_HEADING.search(item.chunk.heading_path):
             return item
-    siblings = retriever.vectors.get(
-        [f"{best.chunk.doc_key}:{n}" for n in range(SIBLING_SCAN)], viewer=viewer
-    )
+    siblings = retriever.get_chunks([f"{best.chunk.doc_key}:{n}" for n in range(SIBLING_SCAN)], viewer=viewer)
     for chunk_id in sorted(siblings, key=lambda cid: int(cid.rsplit(":", 1)[1])):
         chunk = siblings[chunk_id]
         if _ACTION_HEADING.search(chunk.heading_path):
@@ -191,6 +201,8 @@ def answer_question(
     """Answer ``question`` for ``viewer`` from the knowledge base (see the module docstring for the rules)."""
     policy = policy or AnswerPolicy()
     answer = _compose_answer(question, viewer, retriever, llm, policy, history)
+    if answer.search_degraded:
+        answer.notice = _notice(answer.notice, SEARCH_DEGRADED_NOTICE)
     observe_answer_quality(
         top_score=answer.confidence,
         cleared=answer.confidence >= policy.min_relevance,
@@ -222,6 +234,7 @@ def _compose_answer(
             [],
             confidence,
             timings_ms=timings,
+            search_degraded=result.degraded,
         )
     passages = [
         item
@@ -247,6 +260,7 @@ def _compose_answer(
             timings["llm_ms"] = (time.perf_counter() - mark) * 1000
             timings["total_ms"] = (time.perf_counter() - started) * 1000
             answer.timings_ms = timings
+            answer.search_degraded = result.degraded
             return answer
         timings["llm_ms"] = (time.perf_counter() - mark) * 1000
 
@@ -263,6 +277,7 @@ def _compose_answer(
         related=_related(passages, citations),
         notice=notice,
         timings_ms=timings,
+        search_degraded=result.degraded,
     )
 
 

@@ -4,6 +4,12 @@ The embedded default is a ``PersistentClient`` under ``settings.path``; setting 
 server through ``HttpClient``. Collections are created with ``embedding_function=None`` and we pass
 vectors ourselves, so chromadb never downloads its default model.
 
+When a Chroma server cannot be reached (refused, timed out, 5xx), every operation raises
+:class:`VectorStoreUnavailableError`, and for ``outage_cooldown_s`` after a failure reads (``query``,
+``get``) raise it at once without contacting the server, so a dead server costs nothing per question;
+the first read after the cool-down tries again. Writes always try. Retrieval then falls back to BM25
+(``knowledge.retrieve``).
+
 Permission-aware retrieval without ``where`` filters: a Chroma ``where`` filter costs about 130 ms at
 50k chunks here against 3 ms unfiltered (../shared/STACK.md §2). Chunks are therefore partitioned by
 audience: public chunks in the base collection, and each restricted chunk in one collection per
@@ -15,15 +21,17 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
 from connectors.interfaces import Vectors
 from knowledge.acl import Viewer, decode_audience, encode_audience
 from services.common.config import ChromaSettings
+from services.common.errors import RetryableError
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -31,6 +39,44 @@ if TYPE_CHECKING:
 
 _ADD_BATCH = 2000
 _GROUP_MARKER = "--g-"
+_T = TypeVar("_T")
+
+
+class VectorStoreUnavailableError(RetryableError):
+    """The vector store could not be reached (connection refused or reset, timeout, server 5xx)."""
+
+    code = "vector_store_unavailable"
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """``exc`` and the exceptions it was raised from or while handling (a few levels)."""
+    seen: BaseException | None = exc
+    for _ in range(4):
+        if seen is None:
+            return
+        yield seen
+        seen = seen.__cause__ or seen.__context__
+
+
+def is_unavailable_error(exc: BaseException) -> bool:
+    """True when ``exc`` means the Chroma server is unreachable or failing, not that the call was wrong.
+
+    chromadb's HttpClient lets httpx transport errors through (refused, reset, timeout), raises a
+    ``ChromaError`` for server errors it recognises and a bare ``Exception`` raised while handling an
+    ``httpx.HTTPStatusError`` for others; its constructor wraps a refused connection in a ``ValueError``.
+    Anything else (a bad argument, a bug) is not an outage.
+    """
+    import httpx
+    from chromadb.errors import ChromaError
+
+    for cause in _causes(exc):
+        if isinstance(cause, httpx.TransportError):
+            return True
+        if isinstance(cause, httpx.HTTPStatusError) and cause.response.status_code >= 500:
+            return True
+        if isinstance(cause, ChromaError) and cause.code() >= 500:
+            return True
+    return False
 
 
 def open_chroma_client(settings: ChromaSettings) -> ClientAPI:
@@ -43,15 +89,29 @@ def open_chroma_client(settings: ChromaSettings) -> ClientAPI:
         headers = {}
         if settings.auth_token is not None:
             headers["Authorization"] = f"Bearer {settings.auth_token.get_secret_value()}"
-        return chromadb.HttpClient(
+        client = chromadb.HttpClient(
             host=settings.host,
             port=settings.port,
             ssl=settings.ssl,
             headers=headers,
             settings=client_settings,
         )
+        _set_http_timeout(client, settings.timeout_s)
+        return client
     settings.path.mkdir(parents=True, exist_ok=True)
     return chromadb.PersistentClient(path=str(settings.path), settings=client_settings)
+
+
+def _set_http_timeout(client: ClientAPI, timeout_s: float) -> None:
+    """Give the HttpClient's httpx session a timeout (chromadb creates it with none and has no setting).
+
+    Without one, a server that accepts connections but never answers would hang a question forever.
+    """
+    import httpx
+
+    session = getattr(getattr(client, "_server", None), "_session", None)
+    if isinstance(session, httpx.Client):
+        session.timeout = httpx.Timeout(timeout_s)
 
 
 def vector_store_heartbeat(settings: ChromaSettings) -> int:
@@ -118,14 +178,65 @@ def _chunk_from(chunk_id: str, document: str | None, metadata: Any) -> IndexedCh
 
 
 class ChromaVectorStore:
-    """Audience-partitioned chunk vectors in Chroma (see the module docstring)."""
+    """Audience-partitioned chunk vectors in Chroma (see the module docstring).
 
-    def __init__(self, client: ClientAPI, *, base_name: str, embedding_model: str) -> None:
-        self._client = client
+    ``client`` is a Chroma client or a function opening one on first use (so a process can start while
+    the server is down). Failures to reach the server raise :class:`VectorStoreUnavailableError`.
+    """
+
+    def __init__(
+        self,
+        client: ClientAPI | Callable[[], ClientAPI],
+        *,
+        base_name: str,
+        embedding_model: str,
+        outage_cooldown_s: float = 15.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._client_or_opener = client
+        self._opened: ClientAPI | None = None
         self.base_name = base_name
         self.embedding_model = embedding_model
+        self.outage_cooldown_s = outage_cooldown_s
+        self._clock = clock
+        self._down_until = float("-inf")
         self._collections: dict[str, Collection] = {}
         self._lock = threading.Lock()
+        self._open_lock = threading.Lock()
+
+    @property
+    def _client(self) -> ClientAPI:
+        if self._opened is None:
+            opener = self._client_or_opener
+            with self._open_lock:
+                if self._opened is None:
+                    self._opened = opener() if callable(opener) else opener
+        return self._opened
+
+    @property
+    def cooling_down(self) -> bool:
+        """True while reads skip the server after a failure to reach it."""
+        return self._clock() < self._down_until
+
+    def _call(self, operation: Callable[[], _T], *, read: bool) -> _T:
+        """Run one store operation, translating an outage and keeping the cool-down state."""
+        if read and self.cooling_down:
+            raise VectorStoreUnavailableError("vector store unreachable (recent failure, not retried yet)")
+        try:
+            result = operation()
+        except VectorStoreUnavailableError:
+            raise
+        except Exception as exc:
+            if not is_unavailable_error(exc):
+                raise
+            self._down_until = self._clock() + self.outage_cooldown_s
+            with self._lock:
+                self._collections.clear()  # a restarted server may have lost them; look them up again
+            raise VectorStoreUnavailableError(
+                f"vector store unreachable: {type(exc).__name__}: {exc}"[:500]
+            ) from exc
+        self._down_until = float("-inf")
+        return result
 
     def partition_name(self, group: str | None) -> str:
         """Collection name for public chunks (``group`` None) or for one audience group."""
@@ -150,8 +261,10 @@ class ChromaVectorStore:
             else:
                 try:
                     collection = self._client.get_collection(name, embedding_function=None)
-                except Exception:  # noqa: BLE001 - chromadb raises various errors for a missing collection
-                    return None
+                except Exception as exc:
+                    if is_unavailable_error(exc):
+                        raise
+                    return None  # chromadb raises various errors for a missing collection
             self._collections[name] = collection
             return collection
 
@@ -171,6 +284,9 @@ class ChromaVectorStore:
         """Write chunks and their vectors into their audience partitions (replacing same ids)."""
         if len(chunks) != len(vectors):
             raise ValueError("one vector per chunk")
+        self._call(lambda: self._upsert(chunks, vectors), read=False)
+
+    def _upsert(self, chunks: Sequence[IndexedChunk], vectors: Vectors) -> None:
         by_partition: dict[str | None, list[int]] = {}
         for position, chunk in enumerate(chunks):
             partitions: list[str | None] = [*sorted(chunk.audience)] or [None]
@@ -190,18 +306,23 @@ class ChromaVectorStore:
 
     def delete(self, chunk_ids: Sequence[str]) -> None:
         """Remove chunks from every partition (ids that are absent are ignored)."""
-        if not chunk_ids:
-            return
+        if chunk_ids:
+            self._call(lambda: self._delete(chunk_ids), read=False)
+
+    def _delete(self, chunk_ids: Sequence[str]) -> None:
         for collection in self._partitions():
             for start in range(0, len(chunk_ids), _ADD_BATCH):
                 collection.delete(ids=list(chunk_ids[start : start + _ADD_BATCH]))
 
     def count(self) -> int:
         """Vectors stored across partitions (a chunk with two audience groups counts twice)."""
-        return sum(collection.count() for collection in self._partitions())
+        return self._call(lambda: sum(c.count() for c in self._partitions()), read=False)
 
     def query(self, vector: Vectors, *, viewer: Viewer, k: int) -> list[VectorHit]:
         """Top-``k`` chunks by cosine similarity among those the viewer may read."""
+        return self._call(lambda: self._query(vector, viewer=viewer, k=k), read=True)
+
+    def _query(self, vector: Vectors, *, viewer: Viewer, k: int) -> list[VectorHit]:
         groups: list[str | None] = [None, *sorted(viewer.groups)]
         best: dict[str, VectorHit] = {}
         for group in groups:
@@ -231,6 +352,9 @@ class ChromaVectorStore:
 
     def get(self, chunk_ids: Sequence[str], *, viewer: Viewer) -> dict[str, IndexedChunk]:
         """Chunks by id that the viewer may read (for lexical hits, which carry only ids)."""
+        return self._call(lambda: self._get(chunk_ids, viewer=viewer), read=True)
+
+    def _get(self, chunk_ids: Sequence[str], *, viewer: Viewer) -> dict[str, IndexedChunk]:
         wanted = list(dict.fromkeys(chunk_ids))
         found: dict[str, IndexedChunk] = {}
         for group in [None, *sorted(viewer.groups)]:

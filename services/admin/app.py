@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import threading
 from collections.abc import AsyncIterator
@@ -12,9 +13,10 @@ from typing import Any
 from urllib.parse import quote
 
 from fastapi import FastAPI, Request, Response
-from fastapi.responses import JSONResponse, RedirectResponse
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from sqlalchemy.exc import DBAPIError
 from starlette.middleware.sessions import SessionMiddleware
 
 from services import __version__
@@ -41,7 +43,7 @@ from services.admin.views import (
     ticket_webhooks,
 )
 from services.common.config import Environment, Settings, get_settings
-from services.common.db import build_engine, build_session_factory
+from services.common.db import build_engine, build_session_factory, is_database_disconnect
 from services.common.errors import DeskpilotError
 from services.common.health import build_readiness_checks
 from services.common.logging import get_correlation_id
@@ -199,4 +201,31 @@ def create_app(settings: Settings | None = None, *, load_demo: bool = False) -> 
             status_code=exc.http_status,
         )
 
+    @app.exception_handler(DBAPIError)
+    async def database_error_handler(request: Request, exc: DBAPIError) -> Response:
+        return database_error_response(request, exc)
+
     return app
+
+
+DATABASE_UNAVAILABLE = "The helpdesk can't reach its database right now. Please try again in a few minutes."
+
+
+def database_error_response(request: Request, exc: DBAPIError) -> Response:
+    """503 with ``Retry-After`` when the database connection is lost (a restart), else a logged 500;
+    JSON with the correlation id, or a short page for a browser navigating."""
+    reference = get_correlation_id()
+    if is_database_disconnect(exc):
+        logger.warning("database unreachable", extra={"path": request.url.path, "error": type(exc).__name__})
+        status, code, message = 503, "database_unavailable", DATABASE_UNAVAILABLE
+    else:
+        logger.exception("database error", exc_info=exc, extra={"path": request.url.path})
+        status, code, message = 500, "internal_error", "Something went wrong on our side."
+    headers = {"Retry-After": "30"} if status == 503 else {}
+    if "text/html" in request.headers.get("accept", ""):
+        shown = html.escape(reference or "-")
+        page = f"<!doctype html><title>Deskpilot</title><p>{message} Reference: {shown}.</p>"
+        return HTMLResponse(page, status_code=status, headers=headers)
+    return JSONResponse(
+        {"error": code, "message": message, "correlation_id": reference}, status_code=status, headers=headers
+    )

@@ -282,7 +282,12 @@ def automation_retry_flow(session_factory: sessionmaker[Session], run_id: int, *
                 update(AutomationRun)
                 .where(AutomationRun.id == run_id, AutomationRun.state == AutomationState.FAILED)
                 .values(
-                    state=restart, claimed_by=None, finished_at=None, last_error=None, updated_at=utcnow()
+                    state=restart,
+                    claimed_by=None,
+                    finished_at=None,
+                    last_error=None,
+                    delay_notified_at=None,  # the requester was told it failed: a new delay is told again
+                    updated_at=utcnow(),
                 )
                 .execution_options(synchronize_session=False)
             ),

@@ -52,4 +52,5 @@ def build_automation_context(settings: Settings, session_factory: sessionmaker[S
         notifier=SlackNotifier(
             session_factory, slack_client_factory(settings, engine) if settings.slack.enabled else None
         ),
+        policy=settings.automations,
     )

@@ -87,6 +87,8 @@ class AutomationRun(TimestampMixin, Base):
     decided_at: Mapped[datetime | None]
     started_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
+    delay_notified_at: Mapped[datetime | None]
+    """When the requester was told that an outage delays the run (set once, before the notice is sent)."""
 
     requester: Mapped[Employee] = relationship(foreign_keys=[requester_id])
     approver: Mapped[Employee | None] = relationship(foreign_keys=[approver_id])

@@ -8,8 +8,11 @@
    failed with "please ask again" instead of resetting twice.
 3. Write the outcome (state, result, the ticket of record) and tell the requester.
 
-Retryable errors (ITSM or identity outages, 429) propagate so that the task retries with backoff; on
-the last attempt the run is FAILED and the requester told. Permanent errors fail the run at once.
+Retryable errors (ITSM or identity outages, 429) propagate so that the task retries with backoff; the
+first one tells the requester, once per run, that the request is delayed and will be retried. On the
+last attempt the run is FAILED and the requester told. Permanent errors fail the run at once. A ticket
+create that got no answer may land later (the remote finishes what the client gave up on): for a while
+after it the ticket is only looked up, never created again (see ``_ensure_ticket``).
 """
 
 from __future__ import annotations
@@ -23,12 +26,13 @@ from typing import Any, cast
 from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from connectors.errors import RemoteRejectedError
+from connectors.errors import RateLimitedError, RemoteRejectedError
 from connectors.interfaces import IdentityProvider, TicketSystem
 from connectors.models import ExternalTicket, TicketDraft, TicketUrgency
 from services.audit import repo as audit
 from services.automations.models import AutomationKind, AutomationRun, AutomationState
 from services.automations.notify import ApprovalButtons, Notifier
+from services.common.config import AutomationsSettings
 from services.common.db import session_scope, utcnow
 from services.common.errors import PermanentError, RetryableError
 from services.directory.models import Employee
@@ -53,6 +57,8 @@ class AutomationContext:
     identity: IdentityProvider
     notifier: Notifier
     clock: Callable[[], datetime] = utcnow
+    policy: AutomationsSettings = field(default_factory=AutomationsSettings)
+    """Retries, and how long an unanswered ticket create is waited for."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +98,12 @@ class RunFailedError(PermanentError):
     """A run ended FAILED (recorded and told)."""
 
 
+class UnsettledCreateError(RetryableError):
+    """An earlier ticket create got no answer and may still land: look it up again later."""
+
+    code = "ticket_create_unsettled"
+
+
 def execute_run(
     ctx: AutomationContext, run_id: int, *, final_attempt: bool, claim: str = "inline"
 ) -> AutomationState:
@@ -108,6 +120,7 @@ def execute_run(
     except RetryableError as exc:
         _record_error(ctx, run_id, exc)
         if not final_attempt:
+            _tell_delayed(ctx, view, exc)
             raise
         outcome = Outcome(AutomationState.FAILED, _failure_text(view, "the system did not respond in time"))
     except PermanentError as exc:
@@ -279,6 +292,61 @@ def _record_error(ctx: AutomationContext, run_id: int, exc: Exception) -> None:
     logger.warning("automation attempt failed", extra={"run_id": run_id, "error": type(exc).__name__})
 
 
+def _tell_delayed(ctx: AutomationContext, view: RunView, exc: RetryableError) -> None:
+    """Tell the requester that an outage delays the run, at most once per run: the flag is set (atomically)
+    before the notice is sent, so retries, redeliveries and crashes never repeat it."""
+    with session_scope(ctx.session_factory) as db_session:
+        claimed = cast(
+            "CursorResult[Any]",
+            db_session.execute(
+                update(AutomationRun)
+                .where(AutomationRun.id == view.run_id, AutomationRun.delay_notified_at.is_(None))
+                .values(delay_notified_at=ctx.clock())
+                .execution_options(synchronize_session=False)
+            ),
+        ).rowcount
+        if not claimed:
+            return
+        audit.record(
+            db_session,
+            action="automation.delayed",
+            target_type="automation_run",
+            target_id=view.run_id,
+            details={"error": type(exc).__name__},
+        )
+    try:
+        ctx.notifier.tell_requester(
+            employee_id=view.requester_id,
+            conversation_id=view.conversation_id,
+            text=_delay_text(ctx, view, exc),
+        )
+    except Exception as error:  # noqa: BLE001 - the run's retry matters more than this notice
+        logger.warning(
+            "delay notice not delivered", extra={"run_id": view.run_id, "error": type(error).__name__}
+        )
+
+
+_TICKET_KINDS = frozenset(
+    {AutomationKind.CREATE_TICKET, AutomationKind.HARDWARE_REQUEST, AutomationKind.MFA_RESET}
+)
+
+
+def _delay_text(ctx: AutomationContext, view: RunView, exc: RetryableError) -> str:
+    """The delay notice: which system is not responding, and that the run goes on."""
+    system = getattr(exc, "system", None)
+    if isinstance(exc, UnsettledCreateError) or system == ctx.tickets.system:
+        what = "The ticket system"
+    elif system == ctx.identity.system:
+        what = "The account directory"
+    else:
+        what = "A system I need"
+    when = "your ticket is created" if view.kind in _TICKET_KINDS else "it's done"
+    return (
+        f"{what} isn't responding right now, so your request {view.reference} is delayed. "
+        f"I'll keep trying and tell you here when {when}."
+    )
+
+
 def _upsert_ticket(db_session: Session, view: RunView, outcome: Outcome) -> Ticket:
     external = outcome.ticket
     assert external is not None
@@ -315,10 +383,29 @@ def _upsert_ticket(db_session: Session, view: RunView, outcome: Outcome) -> Tick
 
 
 def _ensure_ticket(ctx: AutomationContext, view: RunView, draft: TicketDraft) -> ExternalTicket:
-    """The run's ticket: found by its idempotency key, else created with it (exactly once)."""
-    return ctx.tickets.find_by_idempotency_key(view.key) or ctx.tickets.create_ticket(
-        draft, idempotency_key=view.key
-    )
+    """The run's ticket: found by its idempotency key, else created with it (exactly once).
+
+    A create that got no answer (a timeout, a 5xx, a dropped connection) may have been applied, even after
+    the client gave up. Its time is recorded, and until ``create_settle_s`` later the ticket is only looked
+    up (``UnsettledCreateError`` retries the run), never created again."""
+    found = ctx.tickets.find_by_idempotency_key(view.key)
+    if found is not None:
+        return found
+    unanswered = view.result.get("create_unanswered_at")
+    if unanswered:
+        left = ctx.policy.create_settle_s - (ctx.clock() - datetime.fromisoformat(unanswered)).total_seconds()
+        if left > 0:
+            raise UnsettledCreateError(
+                f"{ctx.tickets.system}: an unanswered create may still land; looked up again in {left:.1f} s",
+                retry_after_s=left,
+            )
+    try:
+        return ctx.tickets.create_ticket(draft, idempotency_key=view.key)
+    except RateLimitedError:
+        raise  # refused: not applied
+    except RetryableError:
+        _mark(ctx, view.run_id, create_unanswered_at=ctx.clock().isoformat())
+        raise
 
 
 def _ticket_outcome(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import random
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import shared_task
 from sqlalchemy import select, update
@@ -13,7 +14,7 @@ from services.automations.approvals import sweep_approvals
 from services.automations.context import get_automation_context
 from services.automations.models import AutomationRun, AutomationState
 from services.automations.runner import AutomationContext, execute_run, send_notice
-from services.common.db import session_scope, utcnow
+from services.common.db import is_database_disconnect, session_scope, utcnow
 from services.common.errors import RetryableError
 from services.worker.base_task import DeskpilotTask
 from services.worker.dispatch import enqueue
@@ -21,27 +22,47 @@ from services.worker.queues import TaskName
 
 logger = logging.getLogger(__name__)
 
-MAX_RETRIES = 6
+MAX_RETRIES = 12
+"""The default of ``DESKPILOT_AUTOMATIONS__MAX_RETRIES`` (the tasks read the context's policy)."""
 STALLED_AFTER = timedelta(minutes=10)
 NOTICE_WINDOW = timedelta(days=1)
 
 
-def retry_delay_s(retries: int, retry_after_s: float | None) -> float:
-    """Exponential backoff with full jitter (2, 4, 8 ... capped at 300 s), never sooner than Retry-After."""
-    backoff = random.uniform(0, min(300.0, 2.0 ** (retries + 1)))
+def retry_delay_s(
+    retries: int, retry_after_s: float | None, *, base_s: float = 2.0, max_s: float = 300.0
+) -> float:
+    """Exponential backoff with full jitter (up to 2, 4, 8 ... s, capped at 300 s by default), never
+    sooner than Retry-After."""
+    backoff = random.uniform(0, min(max_s, base_s * 2.0**retries))
     return max(backoff, retry_after_s or 0.0)
+
+
+def policy_retry(
+    task: DeskpilotTask, ctx: AutomationContext, exc: Exception, retry_after_s: float | None
+) -> Any:
+    """``task.retry`` with the context's retry policy (its backoff and its retry budget)."""
+    policy = ctx.policy
+    countdown = retry_delay_s(
+        task.request.retries, retry_after_s, base_s=policy.retry_base_s, max_s=policy.retry_max_s
+    )
+    return task.retry(exc=exc, countdown=countdown, max_retries=policy.max_retries)
 
 
 @shared_task(name=TaskName.RUN_AUTOMATION, bind=True, base=DeskpilotTask, max_retries=MAX_RETRIES)
 def run_automation(self: DeskpilotTask, *, run_id: int) -> str:
-    """Advance an automation run; retry only retryable failures; then queue the requester's notice."""
+    """Advance an automation run; retry only retryable failures and lost database connections (a
+    PostgreSQL restart: the run resumes within seconds instead of waiting for the stalled-run sweep);
+    then queue the requester's notice."""
     ctx = get_automation_context()
+    final = self.request.retries >= ctx.policy.max_retries
     try:
-        state = execute_run(
-            ctx, run_id, final_attempt=self.request.retries >= MAX_RETRIES, claim=str(self.request.id)
-        )
+        state = execute_run(ctx, run_id, final_attempt=final, claim=str(self.request.id))
     except RetryableError as exc:
-        raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, exc.retry_after_s)) from exc
+        raise policy_retry(self, ctx, exc, exc.retry_after_s) from exc
+    except Exception as exc:
+        if not is_database_disconnect(exc):
+            raise
+        raise policy_retry(self, ctx, exc, None) from exc
     enqueue(TaskName.NOTIFY_REQUESTER, task_id=f"notify:{run_id}:{state.value}", run_id=run_id)
     return state.value
 
@@ -49,10 +70,11 @@ def run_automation(self: DeskpilotTask, *, run_id: int) -> str:
 @shared_task(name=TaskName.NOTIFY_REQUESTER, bind=True, base=DeskpilotTask, max_retries=MAX_RETRIES)
 def notify_requester(self: DeskpilotTask, *, run_id: int) -> bool:
     """Post the run's notice to the requester (a Slack outage retries only this message)."""
+    ctx = get_automation_context()
     try:
-        return send_notice(get_automation_context(), run_id)
+        return send_notice(ctx, run_id)
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, None)) from exc
+        raise policy_retry(self, ctx, exc, None) from exc
 
 
 @shared_task(name=TaskName.SWEEP_APPROVALS, base=DeskpilotTask)

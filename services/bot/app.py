@@ -5,6 +5,10 @@ then drops replays (event id), adds 👀, resolves the employee (Slack user → 
 orchestrator (classify → route → reply), posts the reply in the thread as Block Kit and removes 👀. Any
 failure after the ack ends in a short apology with a reference id and an "Open a ticket" button, and
 an error log line carrying the same reference: the employee is never left with 👀 and nothing.
+
+A lost database connection (PostgreSQL restarting) is not a failure at first: the message is worked on
+again with short backoff for up to ``BotDeps.database_retry``'s window (30 s) and then answered normally;
+only an outage longer than that ends in a reply saying the helpdesk is having trouble, try again later.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import re
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from slack_bolt import Ack, App, BoltRequest, BoltResponse
@@ -46,7 +50,7 @@ from services.bot.modals import TICKET_MODAL, ModalContext, read_ticket_form, ti
 from services.bot.mrkdwn import escape
 from services.bot.ratelimit import RateLimiter
 from services.common.config import Settings
-from services.common.db import session_scope
+from services.common.db import DatabaseRetry, DatabaseUnavailableError, session_scope
 from services.common.ids import new_reference_id
 from services.common.logging import bind_correlation_id
 from services.common.metrics import observe_slack_ack, slack_ack_kind, slack_ack_outcome
@@ -61,6 +65,10 @@ logger = logging.getLogger(__name__)
 
 WORKING_REACTION = "eyes"
 APOLOGY = "Sorry, something went wrong on my side and I couldn't finish that. Reference: {reference}."
+DATABASE_TROUBLE = (
+    "Sorry, the helpdesk is having trouble right now and I couldn't answer this. "
+    "Please try again in a few minutes. Reference: {reference}."
+)
 NO_EMAIL = (
     "I couldn't find your e-mail address in Slack, so I can't tell who you are in the company directory. "
     "Please ask IT to check your Slack profile."
@@ -92,6 +100,8 @@ class BotDeps:
     """Sends an automation run to the workers (after its "request is in" reply was posted)."""
     approvals: Callable[[int, int, bool], Decision] | None = None
     """Records a manager's decision: (run id, approver employee id, approve)."""
+    database_retry: DatabaseRetry = field(default_factory=DatabaseRetry)
+    """How long a message waits for a lost database connection to come back before the employee is told."""
 
 
 class MeteredApp(App):
@@ -305,11 +315,24 @@ class _Handler:
             )
             return
         with bind_correlation_id(f"{inbound.team_id}:{inbound.event_id}"):
-            if self.desk is not None and self.desk.relay_from_agent(inbound):
+            try:
+                wanted = self.deps.database_retry.run(
+                    lambda _attempt: self._wants_answer(inbound), what=f"slack message {inbound.event_id}"
+                )
+            except DatabaseUnavailableError:
+                if inbound.is_direct_message or inbound.is_mention:
+                    self._database_trouble(inbound.channel_id, inbound.thread_ts)
+                else:  # maybe not a thread of ours: no reply in other people's threads
+                    logger.exception("database unreachable: thread reply not looked at")
                 return
-            if not (inbound.is_direct_message or inbound.is_mention) and not self._known_thread(inbound):
-                return  # a reply in some channel thread Deskpilot is not part of
-            self._answer(inbound)
+            if wanted:
+                self._answer(inbound)
+
+    def _wants_answer(self, inbound: InboundMessage) -> bool:
+        """False for an agent's message relayed from an IT thread and for threads Deskpilot is not part of."""
+        if self.desk is not None and self.desk.relay_from_agent(inbound):
+            return False
+        return inbound.is_direct_message or inbound.is_mention or self._known_thread(inbound)
 
     def _answer(self, inbound: InboundMessage) -> None:
         self._react(inbound.channel_id, inbound.ts, add=True)
@@ -384,14 +407,7 @@ class _Handler:
                 self._post(thread.channel_id, thread.thread_ts, NO_EMAIL, None)
                 return
             if not conversation_id:
-                with session_scope(self.deps.session_factory) as db_session:
-                    conversation_id = conversations.get_or_create_slack_conversation(
-                        db_session=db_session,
-                        employee_id=employee_id,
-                        team_id=thread.team_id,
-                        channel_id=thread.channel_id,
-                        thread_ts=thread.thread_ts,
-                    ).id
+                conversation_id = self._thread_conversation_id(employee_id, thread)
             question = self.deps.orchestrator.last_question(
                 employee_id=employee_id, conversation_id=conversation_id
             )
@@ -495,23 +511,27 @@ class _Handler:
     def _reply_in_thread(self, thread: _Thread, work: Callable[[int, int], Reply | None]) -> None:
         """Resolve the employee and the thread's conversation, run ``work``, post its reply in the thread.
 
-        Any failure becomes an apology with a reference id in the same thread (never silent).
+        While the database connection is lost, all but the posting is tried again (``deps.database_retry``),
+        then the employee is told the helpdesk is having trouble; any other failure becomes an apology
+        with a reference id in the same thread (never silent).
         """
         try:
-            employee_id = self._employee_id(thread.team_id, thread.user_id)
+            prepared = self.deps.database_retry.run(
+                lambda attempt: self._prepare_reply(thread, work, retried=attempt > 0),
+                what=f"slack reply {thread.channel_id}:{thread.thread_ts}",
+            )
+        except DatabaseUnavailableError:
+            self._database_trouble(thread.channel_id, thread.thread_ts)
+            return
+        except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
+            self._apologise(thread.channel_id, thread.thread_ts)
+            return
+        employee_id, conversation_id, reply = prepared
+        try:
             if employee_id is None:
                 self._post(thread.channel_id, thread.thread_ts, NO_EMAIL, None)
                 return
-            with session_scope(self.deps.session_factory) as db_session:
-                conversation_id = conversations.get_or_create_slack_conversation(
-                    db_session=db_session,
-                    employee_id=employee_id,
-                    team_id=thread.team_id,
-                    channel_id=thread.channel_id,
-                    thread_ts=thread.thread_ts,
-                ).id
-            reply = work(employee_id, conversation_id)
-            if reply is None or reply.replayed:
+            if reply is None:
                 return
             self._post(thread.channel_id, thread.thread_ts, fallback_text(reply), reply)
             if reply.automation_run_id is not None:
@@ -520,6 +540,32 @@ class _Handler:
                 self.desk.announce(conversation_id=conversation_id, employee_id=employee_id)
         except Exception:  # noqa: BLE001 - never silent: apologise with a reference, log the cause
             self._apologise(thread.channel_id, thread.thread_ts)
+
+    def _prepare_reply(
+        self, thread: _Thread, work: Callable[[int, int], Reply | None], *, retried: bool
+    ) -> tuple[int | None, int, Reply | None]:
+        """The employee (None: no e-mail in Slack), the thread's conversation and the reply to post (None:
+        nothing to post). A replayed reply is posted only on a retry: the failed attempt may have recorded
+        it (its commit's outcome unknown) without posting it; otherwise it is Slack redelivering."""
+        employee_id = self._employee_id(thread.team_id, thread.user_id)
+        if employee_id is None:
+            return None, 0, None
+        conversation_id = self._thread_conversation_id(employee_id, thread)
+        reply = work(employee_id, conversation_id)
+        if reply is not None and reply.replayed and not retried:
+            reply = None
+        return employee_id, conversation_id, reply
+
+    def _thread_conversation_id(self, employee_id: int, thread: _Thread) -> int:
+        """The conversation of ``thread`` (created on its first message)."""
+        with session_scope(self.deps.session_factory) as db_session:
+            return conversations.get_or_create_slack_conversation(
+                db_session=db_session,
+                employee_id=employee_id,
+                team_id=thread.team_id,
+                channel_id=thread.channel_id,
+                thread_ts=thread.thread_ts,
+            ).id
 
     def on_approval(self, body: dict[str, Any]) -> None:
         """A manager pressed Approve or Deny on an access request: record once, update their message."""
@@ -600,6 +646,18 @@ class _Handler:
             call(channel=channel, timestamp=ts, name=WORKING_REACTION)
         except SlackApiError as exc:  # a missing reaction must not cost the employee their answer
             logger.info("reaction not changed", extra={"error": exc.response.get("error")})
+
+    def _database_trouble(self, channel: str, thread_ts: str) -> None:
+        """Tell the employee the helpdesk cannot answer now (the database stayed unreachable)."""
+        reference = new_reference_id()
+        logger.exception(
+            "database unreachable: told the employee to try again", extra={"reference": reference}
+        )
+        text = DATABASE_TROUBLE.format(reference=reference)
+        try:
+            self.client.chat_postMessage(channel=channel, thread_ts=thread_ts, text=text)
+        except SlackApiError:
+            logger.exception("could not tell the employee either", extra={"reference": reference})
 
     def _apologise(self, channel: str, thread_ts: str | None) -> None:
         reference = new_reference_id()

@@ -80,6 +80,8 @@ class ChromaSettings(BaseModel):
     ssl: bool = False
     auth_token: SecretStr | None = None
     collection: str = "deskpilot-chunks"
+    timeout_s: float = Field(default=15.0, gt=0)  # per HTTP request to a Chroma server
+    outage_cooldown_s: float = Field(default=15.0, ge=0)  # after a failure, answer from BM25 this long
 
 
 class EmbeddingSettings(BaseModel):
@@ -181,6 +183,26 @@ class TicketingSettings(BaseModel):
     issue_type: str = "Task"
     webhook_secret: SecretStr | None = None
     timeout_s: float = Field(default=10.0, gt=0)
+    max_attempts: int = Field(default=4, ge=1)
+    """Tries of one read within a task attempt (429, 5xx and timeouts, with a short backoff); writes are
+    sent once, except after a 429. Then the task itself retries (see ``AutomationsSettings``)."""
+
+
+class AutomationsSettings(BaseModel):
+    """How automation runs ride out outages of the ITSM and the directory.
+
+    A retryable failure (5xx, 429, timeout) retries the run's task after a random wait of up to
+    ``retry_base_s`` doubled per retry (at most ``retry_max_s``, never sooner than ``Retry-After``), at
+    most ``max_retries`` times (the default 12 waits about 14 minutes in all, on average: an ITSM
+    restart or a short maintenance window); then the run fails and the requester is told. A ticket
+    create that got no answer (timeout, 5xx) may still land: the run looks it up for ``create_settle_s``
+    before sending another create.
+    """
+
+    max_retries: int = Field(default=12, ge=0)
+    retry_base_s: float = Field(default=2.0, gt=0)
+    retry_max_s: float = Field(default=300.0, gt=0)
+    create_settle_s: float = Field(default=120.0, ge=0)
 
 
 class IdentitySettings(BaseModel):
@@ -324,6 +346,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     slack: SlackSettings = SlackSettings()
     ticketing: TicketingSettings = TicketingSettings()
+    automations: AutomationsSettings = AutomationsSettings()
     identity: IdentitySettings = IdentitySettings()
     router: RouterSettings = RouterSettings()
     web: WebSettings = WebSettings()

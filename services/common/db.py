@@ -1,8 +1,12 @@
-"""Database foundation: declarative Base with stable constraint names, engine factory, session scope."""
+"""Database foundation: declarative Base with stable constraint names, engine factory, session scope,
+and telling a lost database connection from other errors (to wait for PostgreSQL to come back)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -12,10 +16,13 @@ from typing import Any, TypeVar
 from sqlalchemy import JSON, DateTime, Engine, MetaData, String, create_engine, event
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
 from services.common.config import DatabaseSettings
+
+logger = logging.getLogger(__name__)
 
 # Stable names let Alembic autogenerate and downgrade refer to constraints on every backend.
 NAMING_CONVENTION = {
@@ -97,6 +104,8 @@ def build_engine(settings: DatabaseSettings) -> Engine:
             cursor.close()
 
         return engine
+    # pool_pre_ping: after a PostgreSQL restart every pooled connection is dead; each checkout tests its
+    # connection and replaces a dead one instead of failing the first request on it.
     return create_engine(
         settings.url,
         echo=settings.echo,
@@ -124,6 +133,97 @@ def session_scope(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+# SQLSTATEs of a lost or refused connection: class 08 (connection exception), and the server shutting
+# down (57P01 admin, 57P02 crash) or not accepting connections yet (57P03, starting up or recovering).
+_DISCONNECT_SQLSTATES = ("57P01", "57P02", "57P03")
+
+
+def is_database_disconnect(exc: BaseException) -> bool:
+    """True when ``exc`` (or an exception it wraps) is a lost or refused PostgreSQL connection.
+
+    Such work may succeed once the server is back; query errors, constraint violations, lock or statement
+    timeouts and SQLite's "database is locked" are not disconnects.
+    """
+    import psycopg
+
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [exc]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DBAPIError):
+            if current.connection_invalidated:
+                return True
+            pending.append(current.orig)
+        if isinstance(current, psycopg.OperationalError):
+            sqlstate = current.sqlstate
+            if sqlstate is None or sqlstate.startswith("08") or sqlstate in _DISCONNECT_SQLSTATES:
+                return True
+        pending.extend((current.__cause__, current.__context__))
+    return False
+
+
+class DatabaseUnavailableError(RuntimeError):
+    """The database stayed unreachable for the whole retry window."""
+
+
+R = TypeVar("R")
+
+
+class DatabaseRetry:
+    """Runs work again, with short backoff, while its database connection is lost (disconnects only).
+
+    A call waits at most ``window_s``. The outage is shared by every caller: once the database has been
+    unreachable for ``window_s``, a new call fails after its first attempt instead of queueing behind
+    others for a full window each; the first success ends the outage.
+    """
+
+    def __init__(
+        self, window_s: float = 30.0, *, first_delay_s: float = 0.25, max_delay_s: float = 2.0
+    ) -> None:
+        self.window_s = window_s
+        self.first_delay_s = first_delay_s
+        self.max_delay_s = max_delay_s
+        self._down_since: float | None = None
+        self._lock = threading.Lock()
+
+    def run(self, work: Callable[[int], R], *, what: str = "database work") -> R:
+        """``work(attempt)`` (attempt 0, 1, ...) until it returns; raises :class:`DatabaseUnavailableError`
+        when the window is over, and any other error at once."""
+        started = time.monotonic()
+        delay = self.first_delay_s
+        attempt = 0
+        while True:
+            try:
+                result = work(attempt)
+            except Exception as exc:
+                if not is_database_disconnect(exc):
+                    raise
+                now = time.monotonic()
+                with self._lock:
+                    if self._down_since is None:
+                        self._down_since = now
+                    give_up_at = min(started, self._down_since) + self.window_s
+                if now >= give_up_at:
+                    raise DatabaseUnavailableError(
+                        f"database unreachable for {now - started:.1f} s ({what})"
+                    ) from exc
+                logger.warning(
+                    "database unreachable, retrying",
+                    extra={"what": what, "attempt": attempt + 1, "error": type(exc).__name__},
+                )
+                time.sleep(min(delay, give_up_at - now))  # the last attempt is made at the deadline
+                delay = min(delay * 2, self.max_delay_s)
+                attempt += 1
+                continue
+            if self._down_since is not None:
+                with self._lock:
+                    self._down_since = None
+            return result
 
 
 E = TypeVar("E", bound=StrEnum)

@@ -1,4 +1,9 @@
-"""Readiness checks of the dependencies a process needs: database, Redis (when configured), vector store."""
+"""Readiness checks of the dependencies a process needs: database, Redis (when configured), vector store.
+
+The vector store is checked and reported, but its outage alone leaves the process ready: answers then
+come from BM25 and the database (``knowledge.retrieve``), so taking the process out of service would
+turn a degraded answer into none.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,9 @@ from services.common.metrics import DEPENDENCY_UP
 # Error texts may quote a URL; never echo its user:password part.
 _CREDENTIALS_IN_URL = re.compile(r"://[^/@\s]+@")
 
+DEGRADABLE_CHECKS = frozenset({"vector_store"})
+"""Checks whose failure is reported (status "degraded") without making the process unready."""
+
 
 @dataclass(frozen=True)
 class CheckResult:
@@ -26,6 +34,7 @@ class CheckResult:
     ok: bool
     latency_ms: float
     detail: str
+    required: bool = True
 
 
 @dataclass(frozen=True)
@@ -36,15 +45,20 @@ class Readiness:
 
     @property
     def ready(self) -> bool:
-        """True when every dependency answered."""
-        return all(check.ok for check in self.checks)
+        """True when every required dependency answered."""
+        return all(check.ok for check in self.checks if check.required)
 
     def as_dict(self) -> dict[str, object]:
-        """JSON-ready body for ``/readyz``."""
+        """JSON-ready body for ``/readyz`` ("degraded" as soon as any check failed, required or not)."""
         return {
-            "status": "ready" if self.ready else "degraded",
+            "status": "ready" if all(check.ok for check in self.checks) else "degraded",
             "checks": {
-                c.name: {"ok": c.ok, "latency_ms": round(c.latency_ms, 1), "detail": c.detail}
+                c.name: {
+                    "ok": c.ok,
+                    "latency_ms": round(c.latency_ms, 1),
+                    "detail": c.detail,
+                    "required": c.required,
+                }
                 for c in self.checks
             },
         }
@@ -102,15 +116,18 @@ def run_readiness_checks(
     results: list[CheckResult] = []
     for name, future in futures.items():
         remaining = max(0.0, timeout_s - (time.perf_counter() - started))
+        required = name not in DEGRADABLE_CHECKS
         try:
             detail, latency_ms = future.result(timeout=remaining)
-            results.append(CheckResult(name, True, latency_ms, detail))
+            results.append(CheckResult(name, True, latency_ms, detail, required))
         except FutureTimeout:
-            results.append(CheckResult(name, False, timeout_s * 1000, f"timed out after {timeout_s:g} s"))
+            results.append(
+                CheckResult(name, False, timeout_s * 1000, f"timed out after {timeout_s:g} s", required)
+            )
         except Exception as exc:  # noqa: BLE001 - any failure of a dependency means "not ready"
             elapsed = (time.perf_counter() - started) * 1000
             reason = _CREDENTIALS_IN_URL.sub("://***@", f"{type(exc).__name__}: {exc}")
-            results.append(CheckResult(name, False, elapsed, reason[:300]))
+            results.append(CheckResult(name, False, elapsed, reason[:300], required))
         DEPENDENCY_UP.labels(dependency=name).set(1 if results[-1].ok else 0)
     return Readiness(tuple(results))
 

@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.interfaces import LLM
 from knowledge.acl import Viewer
-from knowledge.answer import AnswerPolicy, answer_question
+from knowledge.answer import SEARCH_DEGRADED_NOTICE, AnswerPolicy, answer_question
 from knowledge.citations import Citation
 from knowledge.retrieve import HybridRetriever
 from services.automations.models import AutomationKind, AutomationRun
@@ -290,7 +290,8 @@ class Orchestrator:
             prediction = self._classifier().predict(text)
         except NoIntentModelError:
             draft = self._answer(text, viewer, history)
-            draft.notice = strings.NO_INTENT_MODEL
+            degraded = SEARCH_DEGRADED_NOTICE if draft.details.get("search_degraded") else None
+            draft.notice = " ".join(n for n in (strings.NO_INTENT_MODEL, degraded) if n)
             return None, draft
         decision = decide_route(prediction, {name: info.route for name, info in intents.items()})
         if decision.route is Route.OUT_OF_SCOPE:
@@ -370,6 +371,7 @@ class Orchestrator:
                 "answer_confidence": round(answer.confidence, 4),
                 "related": [c.as_dict() for c in answer.related],
                 "llm_tokens": answer.llm_tokens,
+                **({"search_degraded": True} if answer.search_degraded else {}),
             },
         )
 
@@ -539,7 +541,9 @@ class Orchestrator:
     # ---- other routes -------------------------------------------------------------------------------
 
     def _ticket_status(self, text: str, state: dict[str, Any], employee_id: int) -> _Draft:
-        """The employee's open tickets and requests, or the one they named (only their own)."""
+        """The employee's open tickets and requests, or the one they named (only their own), from the
+        local rows (kept current by webhooks and the poll): no ITSM call, so an ITSM outage cannot break
+        it; a request that an outage delays says so."""
         from services.router.slots import extract_ticket_number
 
         key = extract_ticket_number(text)
@@ -567,7 +571,9 @@ class Orchestrator:
                         reference=f"AR-{run.id}",
                         kind=run.kind.value.replace("_", " "),
                         details=", ".join(str(v) for v in run.params.values())[:80],
-                        state=run.state.value.replace("_", " "),
+                        state=strings.REQUEST_DELAYED
+                        if run.delay_notified_at  # an outage delays it: its retries go on
+                        else run.state.value.replace("_", " "),
                         opened=f"{run.created_at:%Y-%m-%d}",
                     )
                     for run in runs

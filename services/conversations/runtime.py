@@ -6,6 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.registry import build_llm
 from knowledge.answer import AnswerPolicy
+from knowledge.chunk_source import DatabaseChunkSource
 from knowledge.index import KnowledgeIndex
 from services.common.config import Settings
 from services.conversations.orchestrator import Orchestrator
@@ -15,12 +16,15 @@ from services.router.model_store import ActiveIntentModel
 def build_orchestrator(
     settings: Settings, *, session_factory: sessionmaker[Session], index: KnowledgeIndex
 ) -> Orchestrator:
-    """The orchestrator over this index, the active intent model (hot-swapped) and the configured LLM."""
+    """The orchestrator over this index, the active intent model (hot-swapped) and the configured LLM.
+
+    Its retriever reads chunk texts from the database while the vector store is unreachable.
+    """
     model = ActiveIntentModel(session_factory, embedder=index.embedder)
     return Orchestrator(
         session_factory=session_factory,
         classifier=model.get,
-        retriever=index.retriever(),
+        retriever=index.retriever(chunk_source=DatabaseChunkSource(session_factory)),
         llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
         answer_policy=AnswerPolicy.from_settings(settings),
     )

@@ -31,6 +31,7 @@ TICKET_STATUS_NONE = "You have no open tickets or requests."
 TICKET_STATUS_NOT_FOUND = "I couldn't find ticket {key} among your tickets."
 TICKET_STATUS_LINE = "{key} · {title} · {status} (opened {opened})"
 REQUEST_STATUS_LINE = "{reference} · {kind}: {details} · {state} (requested {opened})"
+REQUEST_DELAYED = "delayed: a system it needs isn't responding, I'm still trying"
 FEEDBACK_THANKS = "Thanks for the feedback!"
 FEEDBACK_SORRY = "Sorry that didn't help. Would you like me to open a ticket?"
 

@@ -9,7 +9,7 @@ from celery import shared_task
 
 from connectors.models import ExternalTicketStatus, TicketStatusChange
 from services.automations.context import get_automation_context
-from services.automations.tasks import MAX_RETRIES, retry_delay_s
+from services.automations.tasks import MAX_RETRIES, policy_retry
 from services.tickets.sync import apply_status_change, sync_open_tickets
 from services.worker.base_task import DeskpilotTask
 from services.worker.queues import TaskName
@@ -39,7 +39,8 @@ def apply_ticket_status(
         vendor_status=vendor_status,
         resolution=resolution,
     )
+    ctx = get_automation_context()
     try:
-        return apply_status_change(get_automation_context(), change)
+        return apply_status_change(ctx, change)
     except Exception as exc:
-        raise self.retry(exc=exc, countdown=retry_delay_s(self.request.retries, None)) from exc
+        raise policy_retry(self, ctx, exc, None) from exc

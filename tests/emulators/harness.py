@@ -3,7 +3,8 @@
 Every emulator app built with :func:`build_emulator_app` gets:
 - ``POST /_behavior`` with e.g. ``{"status": 503, "times": 2, "retry_after": "1", "path_prefix": "/api"}``
   or ``{"delay_s": 0.5}``: the next ``times`` matching requests answer ``status`` (with ``Retry-After``
-  when given) or sleep ``delay_s`` before answering normally; ``DELETE /_behavior`` clears it;
+  when given) or sleep ``delay_s`` before answering normally (``"method": "POST"`` matches only that
+  method); ``DELETE /_behavior`` clears it;
 - ``GET /_calls``: every request received (method, path, query, headers of interest, JSON body);
   ``DELETE /_calls`` forgets them.
 Tests talk to the emulator over HTTP exactly as the product does.
@@ -39,6 +40,7 @@ class Behavior:
     retry_after: str | None = None
     delay_s: float = 0.0
     path_prefix: str = "/"
+    method: str | None = None
     body: dict[str, Any] = field(default_factory=lambda: {"error": "injected fault"})
 
 
@@ -50,9 +52,11 @@ class EmulatorState:
     behaviors: list[Behavior] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def take_behavior(self, path: str) -> Behavior | None:
+    def take_behavior(self, path: str, method: str = "GET") -> Behavior | None:
         with self.lock:
             for behavior in self.behaviors:
+                if behavior.method not in (None, method.upper()):
+                    continue
                 if path.startswith(behavior.path_prefix) and behavior.times > 0:
                     behavior.times -= 1
                     return behavior
@@ -83,7 +87,7 @@ class _FaultAndRecordMiddleware(BaseHTTPMiddleware):
                     "received_at": time.time(),
                 }
             )
-        behavior = self.state.take_behavior(request.url.path)
+        behavior = self.state.take_behavior(request.url.path, request.method)
         if behavior is not None:
             if behavior.delay_s:
                 await asyncio.sleep(behavior.delay_s)

@@ -80,6 +80,7 @@ class WorkerProcess:
     env: dict[str, str]
     cwd: Path
     log_path: Path
+    concurrency: int = 2
     starts: int = 0
     process: subprocess.Popen[bytes] | None = None
 
@@ -91,7 +92,7 @@ class WorkerProcess:
                 [
                     DESKPILOT,
                     "worker",
-                    "--concurrency=2",
+                    f"--concurrency={self.concurrency}",
                     "--without-mingle",
                     "--without-gossip",
                     f"--hostname=worker{self.starts}-{uuid.uuid4().hex[:6]}@%h",
@@ -280,54 +281,73 @@ def _producer(settings: Settings) -> Iterator[None]:
 
 
 @contextmanager
-def worker_stack(tmp_path: Path, redis_url: str) -> Iterator[Stack]:
-    """A fresh migrated PostgreSQL database, the ITSM emulator and a (not yet started) worker on
-    ``redis_url``; every worker process is killed and the database dropped afterwards."""
+def worker_stack(
+    tmp_path: Path, redis_url: str, *, extra_env: dict[str, str] | None = None, concurrency: int = 2
+) -> Iterator[Stack]:
+    """:func:`worker_stack_on` a fresh database of the shared PostgreSQL server, dropped afterwards."""
     _require(probe_postgres())
     with temporary_postgres_database() as database_url:
-        upgrade(build_alembic_config(database_url=database_url))
-        app, state = build_app(user=SN_USER, secret=SN_PASSWORD)
-        engine = build_engine(make_settings(tmp_path, database={"url": database_url}).database)
-        with serve_emulator(app, state) as emulator:
-            settings = make_settings(
-                tmp_path,
-                database={"url": database_url},
-                redis={"url": redis_url},
-                celery={"visibility_timeout_s": VISIBILITY_TIMEOUT_S},
-                ticketing={
-                    "kind": "servicenow",
-                    "base_url": emulator.base_url,
-                    "username": SN_USER,
-                    "api_token": SN_PASSWORD,
-                },
-            )
-            env = {k: v for k, v in os.environ.items() if not k.startswith("DESKPILOT_")}
-            env.update(
-                {
-                    "DESKPILOT_ENVIRONMENT": "test",
-                    "DESKPILOT_DATA_DIR": str(tmp_path / "var"),
-                    "DESKPILOT_CHROMA__PATH": str(tmp_path / "var" / "chroma"),
-                    "DESKPILOT_DATABASE__URL": database_url,
-                    "DESKPILOT_REDIS__URL": redis_url,
-                    "DESKPILOT_CELERY__VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S),
-                    "DESKPILOT_TICKETING__KIND": "servicenow",
-                    "DESKPILOT_TICKETING__BASE_URL": emulator.base_url,
-                    "DESKPILOT_TICKETING__USERNAME": SN_USER,
-                    "DESKPILOT_TICKETING__API_TOKEN": SN_PASSWORD,
-                }
-            )
-            worker = WorkerProcess(env=env, cwd=tmp_path, log_path=tmp_path / "worker.log")
-            sessions = build_session_factory(engine)
-            figures: dict[str, Any] = {}
-            try:
-                with session_scope(sessions) as db_session:
-                    requesters = [employee.id for employee in seed_demo_directory(db_session)]
-                with _producer(settings):
-                    yield Stack(settings, sessions, emulator, worker, requesters, figures)
-            finally:
-                worker.kill_group()
-                engine.dispose()
-                print(json.dumps(figures), file=sys.stdout)
+        with worker_stack_on(
+            tmp_path, database_url, redis_url, extra_env=extra_env, concurrency=concurrency
+        ) as stack:
+            yield stack
+
+
+@contextmanager
+def worker_stack_on(
+    tmp_path: Path,
+    database_url: str,
+    redis_url: str,
+    *,
+    extra_env: dict[str, str] | None = None,
+    concurrency: int = 2,
+) -> Iterator[Stack]:
+    """``database_url`` migrated with the demo directory, the ITSM emulator and a (not yet started) worker
+    on ``redis_url`` (``extra_env``: more worker settings); every worker process is killed afterwards."""
+    upgrade(build_alembic_config(database_url=database_url))
+    app, state = build_app(user=SN_USER, secret=SN_PASSWORD)
+    engine = build_engine(make_settings(tmp_path, database={"url": database_url}).database)
+    with serve_emulator(app, state) as emulator:
+        ticketing = {
+            "kind": "servicenow",
+            "base_url": emulator.base_url,
+            "username": SN_USER,
+            "api_token": SN_PASSWORD,
+        }
+        settings = make_settings(
+            tmp_path,
+            database={"url": database_url},
+            redis={"url": redis_url},
+            celery={"visibility_timeout_s": VISIBILITY_TIMEOUT_S},
+            ticketing=ticketing,
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("DESKPILOT_")}
+        env.update(
+            {
+                "DESKPILOT_ENVIRONMENT": "test",
+                "DESKPILOT_DATA_DIR": str(tmp_path / "var"),
+                "DESKPILOT_CHROMA__PATH": str(tmp_path / "var" / "chroma"),
+                "DESKPILOT_DATABASE__URL": database_url,
+                "DESKPILOT_REDIS__URL": redis_url,
+                "DESKPILOT_CELERY__VISIBILITY_TIMEOUT_S": str(VISIBILITY_TIMEOUT_S),
+                **{f"DESKPILOT_TICKETING__{key.upper()}": value for key, value in ticketing.items()},
+                **(extra_env or {}),
+            }
+        )
+        worker = WorkerProcess(
+            env=env, cwd=tmp_path, log_path=tmp_path / "worker.log", concurrency=concurrency
+        )
+        sessions = build_session_factory(engine)
+        figures: dict[str, Any] = {}
+        try:
+            with session_scope(sessions) as db_session:
+                requesters = [employee.id for employee in seed_demo_directory(db_session)]
+            with _producer(settings):
+                yield Stack(settings, sessions, emulator, worker, requesters, figures)
+        finally:
+            worker.kill_group()
+            engine.dispose()
+            print(json.dumps(figures), file=sys.stdout)
 
 
 @contextmanager

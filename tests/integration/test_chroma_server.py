@@ -2,14 +2,9 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from connectors.fakes.embedder import HashingEmbedder
@@ -21,36 +16,15 @@ from services.common.db import build_engine, build_session_factory
 from services.common.health import check_vector_store
 from services.common.migrate import build_alembic_config, upgrade
 from tests.conftest import make_settings
-from tests.emulators.harness import free_port
+from tests.integration.chroma_server import ChromaServer
 from tests.unit.knowledge.conftest import write_article
 
 
 @pytest.fixture(scope="module")
 def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
     """A real Chroma server on a free port, with its data in a temporary folder."""
-    binary = shutil.which("chroma") or str(Path(sys.executable).parent / "chroma")
-    port = free_port()
-    data = tmp_path_factory.mktemp("chroma-server")
-    process = subprocess.Popen(
-        [binary, "run", "--path", str(data), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                pytest.fail("chroma run did not start", pytrace=False)
-            time.sleep(0.2)
-        yield port
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
+    with ChromaServer(tmp_path_factory.mktemp("chroma-server")) as server:
+        yield server.port
 
 
 def test_ingest_and_retrieve_through_a_chroma_server(chroma_server: int, tmp_path: Path) -> None:

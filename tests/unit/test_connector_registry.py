@@ -61,6 +61,23 @@ def test_each_ticketing_kind_builds_its_adapter(
     assert "t0ken" not in repr(system)
 
 
+@pytest.mark.parametrize(
+    ("kind", "extra"), [("jira", {"project_key": "IT"}), ("servicenow", {}), ("zendesk", {})]
+)
+def test_ticketing_timeout_and_attempts_reach_the_http_client(
+    kind: str, extra: dict[str, str], opened: list[Any]
+) -> None:
+    settings = TicketingSettings.model_validate(
+        {"kind": kind, **TICKETING, **extra, "timeout_s": 2.5, "max_attempts": 1}
+    )
+    system = build_ticket_system(settings)
+    opened.append(system)
+
+    http = system._http  # type: ignore[union-attr]
+    assert http.max_attempts == 1 and http._client.timeout.read == 2.5
+    assert TicketingSettings().max_attempts == 4  # the production default
+
+
 def test_builtin_ticketing_and_identity_build_nothing() -> None:
     assert build_ticket_system(TicketingSettings()) is None
     assert build_identity_provider(IdentitySettings()) is None

@@ -19,7 +19,11 @@ def healthz() -> dict[str, str]:
 
 @router.get("/readyz")
 def readyz(request: Request) -> JSONResponse:
-    """Readiness: 200 when the database, Redis (if configured) and the vector store answer, else 503."""
+    """Readiness: 200 when the database and Redis (if configured) answer, else 503.
+
+    The vector store is reported too; while it is down the status is "degraded" but still 200, because
+    answers go on from BM25 (see ``services.common.health``).
+    """
     state = request.app.state
     readiness = run_readiness_checks(
         state.readiness_checks,

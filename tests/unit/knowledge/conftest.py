@@ -11,7 +11,9 @@ from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.fakes.embedder import HashingEmbedder
+from connectors.folder.source import FolderKnowledgeSource
 from knowledge.index import KnowledgeIndex, open_knowledge_index
+from knowledge.ingest import ingest_source
 from services.common.config import Settings
 from services.common.db import build_engine, build_session_factory
 from services.common.migrate import build_alembic_config, upgrade
@@ -51,3 +53,35 @@ def write_article(
         f"---\ntitle: {title}\naudience: {audience_yaml}\ncategory: IT\n---\n{body}\n", encoding="utf-8"
     )
     return path
+
+
+VPN = """## Symptoms
+
+GlobalProtect VPN disconnects every few minutes on hotel Wi-Fi or a home router.
+
+## Resolution
+
+1. Open GlobalProtect and choose Settings.
+2. Change the portal to vpn.northwind.example and reconnect.
+3. If the VPN still disconnects, restart the laptop and use a wired connection.
+"""
+PAYROLL = (
+    "## Approvals\n\nPayroll approval code NWL-PAY-7781 is needed for NetSuite payroll at month end. " * 2
+)
+
+
+@pytest.fixture
+def kb(knowledge_env: KnowledgeEnv, tmp_path: Path) -> KnowledgeEnv:
+    """``knowledge_env`` with a public VPN article and a payroll article restricted to ``finance``."""
+    folder = tmp_path / "kb"
+    write_article(folder, "vpn.md", title="VPN keeps disconnecting", body=VPN)
+    write_article(
+        folder, "payroll.md", title="Payroll approvals in NetSuite", body=PAYROLL, audience=["finance"]
+    )
+    ingest_source(
+        FolderKnowledgeSource("handbook", folder),
+        kind="folder",
+        index=knowledge_env.index,
+        session_factory=knowledge_env.session_factory,
+    )
+    return knowledge_env

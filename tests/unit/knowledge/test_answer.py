@@ -25,35 +25,6 @@ from tests.emulators.openai_compatible import build_app
 from tests.unit.knowledge.conftest import KnowledgeEnv, write_article
 
 POLICY = AnswerPolicy(min_relevance=0.2, llm_timeout_s=2.0)
-VPN = """## Symptoms
-
-GlobalProtect VPN disconnects every few minutes on hotel Wi-Fi or a home router.
-
-## Resolution
-
-1. Open GlobalProtect and choose Settings.
-2. Change the portal to vpn.northwind.example and reconnect.
-3. If the VPN still disconnects, restart the laptop and use a wired connection.
-"""
-PAYROLL = (
-    "## Approvals\n\nPayroll approval code NWL-PAY-7781 is needed for NetSuite payroll at month end. " * 2
-)
-
-
-@pytest.fixture
-def kb(knowledge_env: KnowledgeEnv, tmp_path: Path) -> KnowledgeEnv:
-    folder = tmp_path / "kb"
-    write_article(folder, "vpn.md", title="VPN keeps disconnecting", body=VPN)
-    write_article(
-        folder, "payroll.md", title="Payroll approvals in NetSuite", body=PAYROLL, audience=["finance"]
-    )
-    ingest_source(
-        FolderKnowledgeSource("handbook", folder),
-        kind="folder",
-        index=knowledge_env.index,
-        session_factory=knowledge_env.session_factory,
-    )
-    return knowledge_env
 
 
 @pytest.fixture
