@@ -9,6 +9,7 @@ from sqlalchemy.orm import Session
 
 from services.automations.models import AutomationRun
 from services.bot.mrkdwn import escape, truncate
+from services.conversations import strings
 from services.conversations.models import AnswerOutcome, Conversation, Message, MessageRole
 from services.tickets.models import Ticket, TicketStatus
 
@@ -79,7 +80,8 @@ def home_view(db_session: Session, *, employee_id: int, display_name: str) -> di
     lines = [f"• *{escape(t.external_key)}* {escape(t.title)} · {t.status.value}" for t in tickets]
     lines += [
         f"• *AR-{run.id}* {run.kind.value.replace('_', ' ')}: "
-        f"{escape(', '.join(str(v) for v in run.params.values()))} · {run.state.value.replace('_', ' ')}"
+        f"{escape(', '.join(str(v) for v in run.params.values()))} · "
+        f"{strings.request_state(run.state.value, delayed=run.delay_notified_at is not None)}"
         for run in runs
     ]
     blocks.append(_section("\n".join(lines) if lines else "_Nothing open right now._"))

@@ -571,9 +571,9 @@ class Orchestrator:
                         reference=f"AR-{run.id}",
                         kind=run.kind.value.replace("_", " "),
                         details=", ".join(str(v) for v in run.params.values())[:80],
-                        state=strings.REQUEST_DELAYED
-                        if run.delay_notified_at  # an outage delays it: its retries go on
-                        else run.state.value.replace("_", " "),
+                        state=strings.request_state(
+                            run.state.value, delayed=run.delay_notified_at is not None
+                        ),
                         opened=f"{run.created_at:%Y-%m-%d}",
                     )
                     for run in runs

@@ -61,3 +61,8 @@ SLOT_LABELS = {
     "ticket_number": "ticket number",
     "comment": "comment to add",
 }
+
+
+def request_state(state: str, *, delayed: bool) -> str:
+    """How an open request's state reads to the employee (``delayed``: an outage holds it, retries go on)."""
+    return REQUEST_DELAYED if delayed else state.replace("_", " ")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from services.automations.models import AutomationKind, AutomationRun, AutomationState
+from services.bot.home import home_view
 from services.common.db import session_scope, utcnow
 from services.conversations import strings
 from services.conversations.models import Channel
@@ -57,8 +59,15 @@ def test_ticket_status_during_an_itsm_outage_answers_from_local_rows_and_says_th
         reply = world.orchestrator().handle_message(
             employee_id=ana_id, channel=Channel.WEB, text="status of my ticket"
         )
+        with session_scope(world.sessions) as db_session:
+            home = json.dumps(
+                home_view(db_session, employee_id=ana_id, display_name="Ana"), ensure_ascii=False
+            )
     finally:
         world.engine.dispose()
+    # The App Home lists the same open requests, the delayed one as delayed.
+    assert f"create ticket: Docking station · {strings.REQUEST_DELAYED}" in home
+    assert "hardware request: headset · pending" in home
     assert reply.route is Route.TICKET_STATUS
     assert "INC0010042 · Monitor flickers · open" in reply.text  # the last known status
     lines = reply.text.splitlines()
