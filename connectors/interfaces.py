@@ -166,6 +166,18 @@ class TicketSystem(Protocol):
         """Add a comment (public: visible to the requester)."""
         ...
 
+    def find_comment(self, external_key: str, marker: str) -> ExternalComment | None:
+        """The ticket's comment whose body contains ``marker``, or None.
+
+        Contract: an exact, case-sensitive substring match on the comment's plain-text body, public and
+        internal comments alike; when several match, the newest (by the vendor's creation time, which
+        may count only seconds) is returned. Adapters may search only the newest comments (at
+        least 100): a caller looks for a comment it added minutes ago, to learn whether an add that got
+        no answer was applied. ``RemoteNotFoundError`` for an unknown ticket; outages raise
+        ``RetryableError`` subclasses (``RemoteUnavailableError``, ``RateLimitedError``) as the other
+        methods do. ``marker`` must not be blank (``ValueError``)."""
+        ...
+
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Move the ticket to resolved with ``resolution`` (used when an automation completed the work).
         Resolving an already resolved ticket returns it unchanged."""

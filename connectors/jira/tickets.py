@@ -76,6 +76,7 @@ _FEED_MARGIN = timedelta(days=1)
 time zone (UTC-12 to UTC+14), so the exact bound is applied to ``resolutiondate`` here."""
 _MAX_SEARCH_PAGE = 100  # the enhanced search returns at most 100 issues a page when fields are requested
 _COMMENTS_READ = 50
+_COMMENTS_SEARCHED = 100
 
 
 def idempotency_label(idempotency_key: str) -> str:
@@ -228,15 +229,22 @@ class JiraTicketSystem(HttpAdapter):
         )
         if not isinstance(comment, dict) or comment.get("id") in (None, ""):
             raise _error(RemoteUnavailableError, "add comment answered without a comment id")
-        author = comment.get("author")
-        shown_public = comment.get("jsdPublic")
-        return ExternalComment(
-            external_id=str(comment["id"]),
-            body=adf_text(comment.get("body")) or body,
-            author=author.get("displayName") if isinstance(author, dict) else None,
-            public=shown_public if isinstance(shown_public, bool) else public,
-            created_at=parse_iso_time(comment.get("created")),
+        return _to_comment(comment, body=body, public=public)
+
+    def find_comment(self, external_key: str, marker: str) -> ExternalComment | None:
+        """The newest of the issue's newest 100 comments whose body (ADF as plain text) has ``marker``."""
+        _check_issue_key(external_key)
+        if not marker.strip():
+            raise ValueError("marker must not be blank")
+        match = next(
+            (
+                c
+                for c in self._newest_comments(external_key, _COMMENTS_SEARCHED)
+                if marker in adf_text(c.get("body"))
+            ),
+            None,
         )
+        return None if match is None else _to_comment(match)
 
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Transition the issue to a done status; an issue already done is returned unchanged."""
@@ -377,20 +385,24 @@ class JiraTicketSystem(HttpAdapter):
 
     def _last_agent_comment(self, key: str, reporter_id: str | None) -> str:
         """The newest public comment not by the reporter, else the newest public one; '' when none."""
-        page = self._http.request_json(
-            "GET",
-            f"rest/api/3/issue/{quote(key)}/comment",
-            params={"orderBy": "-created", "maxResults": _COMMENTS_READ},
-        )
-        comments = page.get("comments") if isinstance(page, dict) else None
         public = [
             (_user(comment.get("author")).get("accountId"), adf_text(comment.get("body")).strip())
-            for comment in (comments if isinstance(comments, list) else [])
-            if isinstance(comment, dict) and comment.get("jsdPublic") is not False
+            for comment in self._newest_comments(key, _COMMENTS_READ)
+            if comment.get("jsdPublic") is not False
         ]
         by_others = [text for author, text in public if text and author != reporter_id]
         by_anyone = [text for _, text in public if text]
         return next(iter(by_others or by_anyone), "")
+
+    def _newest_comments(self, key: str, limit: int) -> list[dict[str, Any]]:
+        """The issue's newest ``limit`` comments (at most 100), newest first, as Jira sends them."""
+        page = self._http.request_json(
+            "GET",
+            f"rest/api/3/issue/{quote(key)}/comment",
+            params={"orderBy": "-created", "maxResults": limit},
+        )
+        comments = page.get("comments") if isinstance(page, dict) else None
+        return [c for c in comments if isinstance(c, dict)] if isinstance(comments, list) else []
 
     def _get_issue(self, external_key: str) -> dict[str, Any]:
         _check_issue_key(external_key)
@@ -547,6 +559,19 @@ def _user(value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         return {}
     return {k: v for k, v in value.items() if isinstance(v, str) and v}
+
+
+def _to_comment(comment: Mapping[str, Any], *, body: str = "", public: bool = True) -> ExternalComment:
+    """A Jira comment; ``body`` and ``public`` stand in for what the answer leaves out (plain Jira has no
+    ``jsdPublic``: every comment is public there)."""
+    author, shown_public = comment.get("author"), comment.get("jsdPublic")
+    return ExternalComment(
+        external_id=str(comment.get("id") or ""),
+        body=adf_text(comment.get("body")) or body,
+        author=author.get("displayName") if isinstance(author, dict) else None,
+        public=shown_public if isinstance(shown_public, bool) else public,
+        created_at=parse_iso_time(comment.get("created")),
+    )
 
 
 def _resolution_of(fields: Mapping[str, Any]) -> str | None:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Unpack
 
 from connectors.errors import (
+    AuthError,
     ConnectorError,
     RemoteNotFoundError,
     RemoteRejectedError,
@@ -50,6 +51,7 @@ SIGNATURE_HEADER = "X-Deskpilot-Signature"
 _INCIDENT_PATH = "api/now/table/incident"
 _USER_PATH = "api/now/table/sys_user"
 _JOURNAL_PATH = "api/now/table/sys_journal_field"
+_COMMENT_ELEMENTS = ("comments", "work_notes")
 _FIELDS = "sys_id,number,short_description,state,correlation_id,close_notes,sys_updated_on"
 _STATES: Mapping[str, tuple[ExternalTicketStatus, str]] = {
     "1": (ExternalTicketStatus.NEW, "New"),
@@ -198,6 +200,23 @@ class ServiceNowTicketSystem(HttpAdapter):
             created_at=_glide_time(updated_on),
         )
 
+    def find_comment(self, external_key: str, marker: str) -> ExternalComment | None:
+        """The newest of the incident's newest 100 journal entries (``comments`` and ``work_notes`` in
+        ``sys_journal_field``) whose text contains ``marker``.
+
+        Where the integration user may not read ``sys_journal_field`` (403), no comment can be found: None,
+        with a warning (an add whose answer was lost may then be repeated)."""
+        if not marker.strip():
+            raise ValueError("marker must not be blank")
+        sys_id = _value(self._incident(external_key), "sys_id")
+        try:
+            rows = self._journal_rows(sys_id, "elementIN" + ",".join(_COMMENT_ELEMENTS), 100)
+        except AuthError:
+            logger.warning("journal not readable, comments cannot be looked up", extra={"system": SYSTEM})
+            return None
+        row = next((r for r in rows if marker in _value(r, "value")), None)
+        return None if row is None else _journal_comment(row)
+
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Set state Resolved with close code and notes; a resolved, closed or cancelled one is unchanged."""
         incident = self._incident(external_key)
@@ -329,12 +348,7 @@ class ServiceNowTicketSystem(HttpAdapter):
     def _journal_entry(self, sys_id: str, element: str, body: str) -> ExternalComment | None:
         """The journal row just written, when readable; reading it back is best effort."""
         try:
-            rows = self._query(
-                _JOURNAL_PATH,
-                f"element_id={sys_id}^element={element}^ORDERBYDESCsys_created_on",
-                10,
-                fields="sys_id,element,value,sys_created_on,sys_created_by",
-            )
+            rows = self._journal_rows(sys_id, f"element={element}", 10)
         except ConnectorError as exc:
             logger.info(
                 "journal entry not readable, comment id synthesised",
@@ -342,14 +356,15 @@ class ServiceNowTicketSystem(HttpAdapter):
             )
             return None
         row = next((r for r in rows if _value(r, "value") == body), None)
-        if row is None:
-            return None
-        return ExternalComment(
-            external_id=_value(row, "sys_id"),
-            body=body,
-            author=_value(row, "sys_created_by") or None,
-            public=element == "comments",
-            created_at=_glide_time(_value(row, "sys_created_on")),
+        return None if row is None else _journal_comment(row)
+
+    def _journal_rows(self, sys_id: str, elements: str, limit: int) -> list[dict[str, Any]]:
+        """The incident's newest ``limit`` journal rows matching the ``elements`` condition, newest first."""
+        return self._query(
+            _JOURNAL_PATH,
+            f"element_id={sys_id}^{elements}^ORDERBYDESCsys_created_on",
+            limit,
+            fields="sys_id,element,value,sys_created_on,sys_created_by",
         )
 
     def _query(self, path: str, query: str, limit: int, *, fields: str = _FIELDS) -> list[dict[str, Any]]:
@@ -377,6 +392,17 @@ class ServiceNowTicketSystem(HttpAdapter):
 def sign_webhook(payload: bytes, secret: str) -> str:
     """The ``X-Deskpilot-Signature`` value for ``payload``: base64 HMAC-SHA256 keyed with ``secret``."""
     return b64_hmac_sha256(secret, payload)
+
+
+def _journal_comment(row: Mapping[str, Any]) -> ExternalComment:
+    """A ``sys_journal_field`` row as a comment (``comments`` are public, ``work_notes`` internal)."""
+    return ExternalComment(
+        external_id=_value(row, "sys_id"),
+        body=_value(row, "value"),
+        author=_value(row, "sys_created_by") or None,
+        public=_value(row, "element") == "comments",
+        created_at=_glide_time(_value(row, "sys_created_on")),
+    )
 
 
 def _record_params(fields: str = _FIELDS) -> dict[str, str]:

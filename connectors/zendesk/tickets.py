@@ -173,14 +173,17 @@ class ZendeskTicketSystem(HttpAdapter):
         )
         if comment is None or comment.get("id") is None:
             raise _error(RemoteUnavailableError, "ticket update answered without the comment event")
-        shown_public = comment.get("public")
-        return ExternalComment(
-            external_id=str(comment["id"]),
-            body=comment["body"] if isinstance(comment.get("body"), str) else body,
-            author=str(comment["author_id"]) if comment.get("author_id") is not None else None,
-            public=shown_public if isinstance(shown_public, bool) else public,
-            created_at=parse_iso_time(audit.get("created_at") if isinstance(audit, dict) else None),
-        )
+        created_at = audit.get("created_at") if isinstance(audit, dict) else None
+        return _to_comment({**comment, "created_at": created_at}, body=body, public=public)
+
+    def find_comment(self, external_key: str, marker: str) -> ExternalComment | None:
+        """The newest of the ticket's newest 100 comments whose ``body`` contains ``marker``."""
+        _check_ticket_id(external_key)
+        if not marker.strip():
+            raise ValueError("marker must not be blank")
+        comments, _ = self._newest_comments(int(external_key))
+        match = next((c for c in comments if isinstance(c.get("body"), str) and marker in c["body"]), None)
+        return None if match is None else _to_comment(match)
 
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Set ``solved`` with the resolution as public comment; a solved or closed ticket is unchanged."""
@@ -312,12 +315,8 @@ class ZendeskTicketSystem(HttpAdapter):
     def _last_agent_comment(self, ticket_id: int, requester_id: Any) -> str:
         """The newest public comment not by the requester, else the newest public one, leaving out the
         first comment (the description); '' when none. Reads the newest 100 comments."""
-        page = self._http.request_json(
-            "GET", f"{_TICKETS_PATH}/{ticket_id}/comments", params={"sort_order": "desc", "per_page": "100"}
-        )
-        comments = page.get("comments") if isinstance(page, dict) else None
-        listed = [c for c in comments if isinstance(c, dict)] if isinstance(comments, list) else []
-        if isinstance(page, dict) and not page.get("next_page"):
+        listed, more = self._newest_comments(ticket_id)
+        if not more:
             listed = listed[:-1]  # the oldest comment is the ticket's description
         public = [
             (comment.get("author_id"), comment["body"].strip())
@@ -327,6 +326,15 @@ class ZendeskTicketSystem(HttpAdapter):
         by_others = [text for author, text in public if text and author != requester_id]
         by_anyone = [text for _, text in public if text]
         return next(iter(by_others or by_anyone), "")
+
+    def _newest_comments(self, ticket_id: int) -> tuple[list[dict[str, Any]], bool]:
+        """The ticket's newest 100 comments, newest first, and whether older ones exist."""
+        page = self._http.request_json(
+            "GET", f"{_TICKETS_PATH}/{ticket_id}/comments", params={"sort_order": "desc", "per_page": "100"}
+        )
+        comments = page.get("comments") if isinstance(page, dict) else None
+        listed = [c for c in comments if isinstance(c, dict)] if isinstance(comments, list) else []
+        return listed, isinstance(page, dict) and bool(page.get("next_page"))
 
     def _ticket(self, external_key: str) -> dict[str, Any]:
         _check_ticket_id(external_key)
@@ -388,6 +396,19 @@ def _category(tags: Any) -> str | None:
         if isinstance(tag, str) and tag.startswith("category-") and tag != "category-":
             return tag.removeprefix("category-")
     return None
+
+
+def _to_comment(comment: Mapping[str, Any], *, body: str = "", public: bool = True) -> ExternalComment:
+    """A Zendesk comment (or a ``Comment`` audit event); ``body`` and ``public`` stand in for what the
+    answer leaves out."""
+    shown_public = comment.get("public")
+    return ExternalComment(
+        external_id=str(comment.get("id") or ""),
+        body=comment["body"] if isinstance(comment.get("body"), str) else body,
+        author=str(comment["author_id"]) if comment.get("author_id") is not None else None,
+        public=shown_public if isinstance(shown_public, bool) else public,
+        created_at=parse_iso_time(comment.get("created_at")),
+    )
 
 
 def _text(value: Any) -> str | None:

@@ -2,7 +2,8 @@
 
 1. Read the run. Stop if it is final or waiting for an approver; otherwise mark it RUNNING (attempts + 1).
 2. With no session open, do the effect. Every effect is safe to repeat: a ticket is looked up by the
-   run's idempotency key in the ITSM before one is created; a group membership is checked before it is
+   run's idempotency key in the ITSM before one is created, a comment by the footer naming the run
+   (``comment_marker``) before one is added; a group membership is checked before it is
    added; an unlock is a no-op on an unlocked account. A password reset cannot be looked up, so it is
    at most once: the run is marked as started before the call, and a run found started after a crash is
    failed with "please ask again" instead of resetting twice.
@@ -11,8 +12,8 @@
 Retryable errors (ITSM or identity outages, 429) propagate so that the task retries with backoff; the
 first one tells the requester, once per run, that the request is delayed and will be retried. On the
 last attempt the run is FAILED and the requester told. Permanent errors fail the run at once. A ticket
-create that got no answer may land later (the remote finishes what the client gave up on): for a while
-after it the ticket is only looked up, never created again (see ``_ensure_ticket``).
+create or comment add that got no answer may land later (the remote finishes what the client gave up
+on): for a while after it the effect is only looked up, never written again (see ``_write_once``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import CursorResult, and_, func, or_, select, update
 from sqlalchemy.orm import Session, sessionmaker
@@ -41,6 +42,7 @@ from services.tickets.models import HandledBy, Ticket, TicketPriority, TicketSta
 from services.worker.queues import LONGEST_TASK_S
 
 logger = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 APPROVAL_TTL = timedelta(days=3)
 APPROVAL_REMINDER_AFTER = timedelta(days=1)
@@ -98,10 +100,22 @@ class RunFailedError(PermanentError):
     """A run ended FAILED (recorded and told)."""
 
 
-class UnsettledCreateError(RetryableError):
-    """An earlier ticket create got no answer and may still land: look it up again later."""
+class UnsettledWriteError(RetryableError):
+    """An earlier ITSM write got no answer and may still land: look it up again later."""
+
+    code = "ticket_write_unsettled"
+
+
+class UnsettledCreateError(UnsettledWriteError):
+    """An earlier ticket create got no answer and may still land."""
 
     code = "ticket_create_unsettled"
+
+
+class UnsettledCommentError(UnsettledWriteError):
+    """An earlier comment add got no answer and may still land."""
+
+    code = "ticket_comment_unsettled"
 
 
 def execute_run(
@@ -334,13 +348,18 @@ _TICKET_KINDS = frozenset(
 def _delay_text(ctx: AutomationContext, view: RunView, exc: RetryableError) -> str:
     """The delay notice: which system is not responding, and that the run goes on."""
     system = getattr(exc, "system", None)
-    if isinstance(exc, UnsettledCreateError) or system == ctx.tickets.system:
+    if isinstance(exc, UnsettledWriteError) or system == ctx.tickets.system:
         what = "The ticket system"
     elif system == ctx.identity.system:
         what = "The account directory"
     else:
         what = "A system I need"
-    when = "your ticket is created" if view.kind in _TICKET_KINDS else "it's done"
+    if view.kind in _TICKET_KINDS:
+        when = "your ticket is created"
+    elif view.kind is AutomationKind.ADD_COMMENT:
+        when = "your comment is on the ticket"
+    else:
+        when = "it's done"
     return (
         f"{what} isn't responding right now, so your request {view.reference} is delayed. "
         f"I'll keep trying and tell you here when {when}."
@@ -382,30 +401,54 @@ def _upsert_ticket(db_session: Session, view: RunView, outcome: Outcome) -> Tick
 # ---- effects ---------------------------------------------------------------------------------------
 
 
-def _ensure_ticket(ctx: AutomationContext, view: RunView, draft: TicketDraft) -> ExternalTicket:
-    """The run's ticket: found by its idempotency key, else created with it (exactly once).
+def _write_once(
+    ctx: AutomationContext,
+    view: RunView,
+    *,
+    look_up: Callable[[], _T | None],
+    write: Callable[[], _T],
+    unanswered_key: str,
+    unsettled: type[UnsettledWriteError],
+    what: str,
+) -> _T:
+    """The effect of a non-idempotent ITSM write, found by ``look_up``, else done by ``write`` (once).
 
-    A create that got no answer (a timeout, a 5xx, a dropped connection) may have been applied, even after
-    the client gave up. Its time is recorded, and until ``create_settle_s`` later the ticket is only looked
-    up (``UnsettledCreateError`` retries the run), never created again."""
-    found = ctx.tickets.find_by_idempotency_key(view.key)
+    A write that got no answer (a timeout, a 5xx, a dropped connection) may have been applied, even after
+    the client gave up. Its time is recorded in the run's result under ``unanswered_key``, and until
+    ``create_settle_s`` later the effect is only looked up (``unsettled`` retries the run), never written
+    again. A 429 was refused, not applied: it is not recorded."""
+    found = look_up()
     if found is not None:
         return found
-    unanswered = view.result.get("create_unanswered_at")
+    unanswered = view.result.get(unanswered_key)
     if unanswered:
         left = ctx.policy.create_settle_s - (ctx.clock() - datetime.fromisoformat(unanswered)).total_seconds()
         if left > 0:
-            raise UnsettledCreateError(
-                f"{ctx.tickets.system}: an unanswered create may still land; looked up again in {left:.1f} s",
+            raise unsettled(
+                f"{ctx.tickets.system}: an unanswered {what} may still land; looked up again in {left:.1f} s",
                 retry_after_s=left,
             )
     try:
-        return ctx.tickets.create_ticket(draft, idempotency_key=view.key)
+        return write()
     except RateLimitedError:
         raise  # refused: not applied
     except RetryableError:
-        _mark(ctx, view.run_id, create_unanswered_at=ctx.clock().isoformat())
+        _mark(ctx, view.run_id, **{unanswered_key: ctx.clock().isoformat()})
         raise
+
+
+def _ensure_ticket(ctx: AutomationContext, view: RunView, draft: TicketDraft) -> ExternalTicket:
+    """The run's ticket: found by its idempotency key, else created with it (exactly once, see
+    ``_write_once``; an unanswered create is recorded as ``create_unanswered_at``)."""
+    return _write_once(
+        ctx,
+        view,
+        look_up=lambda: ctx.tickets.find_by_idempotency_key(view.key),
+        write=lambda: ctx.tickets.create_ticket(draft, idempotency_key=view.key),
+        unanswered_key="create_unanswered_at",
+        unsettled=UnsettledCreateError,
+        what="create",
+    )
 
 
 def _ticket_outcome(
@@ -588,12 +631,27 @@ def _add_comment(ctx: AutomationContext, view: RunView) -> Outcome:
         return Outcome(AutomationState.FAILED, "I need a ticket number and a comment to add.")
     if view.result.get("comment_id"):
         return Outcome(AutomationState.SUCCEEDED, f"Your comment is on {key}.")
-    added = ctx.tickets.add_comment(key, comment, public=True)
+    marker = comment_marker(view.reference)
+    added = _write_once(
+        ctx,
+        view,
+        look_up=lambda: ctx.tickets.find_comment(key, marker),
+        write=lambda: ctx.tickets.add_comment(key, f"{comment}\n\n{marker}", public=True),
+        unanswered_key="comment_unanswered_at",
+        unsettled=UnsettledCommentError,
+        what="comment",
+    )
     return Outcome(
         AutomationState.SUCCEEDED,
         f"I've added your comment to {key}.",
         result={"comment_id": added.external_id},
     )
+
+
+def comment_marker(reference: str) -> str:
+    """The footer that identifies run ``reference``'s comment on the ticket (found again after a lost
+    answer)."""
+    return f"(sent from Deskpilot, request {reference})"
 
 
 def has_effect(kind: AutomationKind) -> bool:

@@ -195,8 +195,8 @@ class AutomationsSettings(BaseModel):
     ``retry_base_s`` doubled per retry (at most ``retry_max_s``, never sooner than ``Retry-After``), at
     most ``max_retries`` times (the default 12 waits about 14 minutes in all, on average: an ITSM
     restart or a short maintenance window); then the run fails and the requester is told. A ticket
-    create that got no answer (timeout, 5xx) may still land: the run looks it up for ``create_settle_s``
-    before sending another create.
+    create or comment add that got no answer (timeout, 5xx) may still land: the run looks it up for
+    ``create_settle_s`` before sending it again.
     """
 
     max_retries: int = Field(default=12, ge=0)

@@ -124,13 +124,24 @@ class BuiltinTicketSystem:
             session.flush()
             comment.external_id = str(comment.id)
             ticket.updated_at = utcnow()
-            return ExternalComment(
-                external_id=comment.external_id,
-                body=comment.body,
-                author=comment.author_label,
-                public=not comment.is_internal,
-                created_at=comment.created_at,
+            return _to_comment(comment)
+
+    def find_comment(self, external_key: str, marker: str) -> ExternalComment | None:
+        """The ticket's newest comment whose body contains ``marker`` (``RemoteNotFoundError`` when there is
+        no such ticket)."""
+        _check_marker(marker)
+        with session_scope(self._sessions) as session:
+            ticket = _load(session, external_key)
+            candidates = session.scalars(
+                select(TicketComment)
+                .where(
+                    TicketComment.ticket_id == ticket.id, TicketComment.body.contains(marker, autoescape=True)
+                )
+                .order_by(TicketComment.id.desc())
             )
+            # LIKE ignores case on SQLite: the exact match is confirmed here.
+            comment = next((c for c in candidates if marker in c.body), None)
+            return None if comment is None else _to_comment(comment)
 
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Mark the ticket RESOLVED with ``resolution``; a resolved, closed or cancelled ticket is returned
@@ -238,6 +249,21 @@ def _load(session: Session, external_key: str) -> Ticket:
     if ticket is None:
         raise connector_error(RemoteNotFoundError, SYSTEM, f"no ticket {external_key[:100]!r}")
     return ticket
+
+
+def _to_comment(comment: TicketComment) -> ExternalComment:
+    return ExternalComment(
+        external_id=comment.external_id or str(comment.id),
+        body=comment.body,
+        author=comment.author_label,
+        public=not comment.is_internal,
+        created_at=comment.created_at,
+    )
+
+
+def _check_marker(marker: str) -> None:
+    if not marker.strip():
+        raise ValueError("marker must not be blank")
 
 
 def _checked_idempotency_key(key: str) -> str:

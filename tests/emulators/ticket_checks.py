@@ -46,6 +46,7 @@ DRAFT = TicketDraft(
     labels=("vpn", "remote work"),
 )
 _WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+MARKER = "(sent from Deskpilot, request AR-7)"
 
 
 class ClosableTicketSystem(TicketSystem, Protocol):
@@ -390,6 +391,28 @@ class TicketSystemContract:
     def test_add_comment_to_unknown_ticket_raises_not_found(self, target: TicketTarget) -> None:
         with pytest.raises(RemoteNotFoundError):
             target.make().add_comment(target.unknown_key, "Hello", public=True)
+
+    def test_find_comment_returns_a_comment_containing_the_marker(self, target: TicketTarget) -> None:
+        system = target.make()
+        created = system.create_ticket(DRAFT, idempotency_key=new_key())
+        system.add_comment(created.external_key, "Any news?", public=True)
+        added = system.add_comment(created.external_key, f"Still broken.\n\n{MARKER}", public=True)
+        internal = system.add_comment(created.external_key, "Checked logs (request AR-8)", public=False)
+        target.reset()
+
+        found = system.find_comment(created.external_key, MARKER)
+
+        assert found is not None and found.external_id == added.external_id
+        assert found.body.startswith("Still broken.") and found.body.endswith(MARKER) and found.public
+        other = system.find_comment(created.external_key, "(request AR-8)")
+        assert other is not None and other.external_id == internal.external_id and not other.public
+        assert system.find_comment(created.external_key, MARKER.replace("AR-7", "AR-70")) is None
+        assert system.find_comment(created.external_key, MARKER.upper()) is None  # exact match
+        assert target.writes() == []
+
+    def test_find_comment_on_unknown_ticket_raises_not_found(self, target: TicketTarget) -> None:
+        with pytest.raises(RemoteNotFoundError):
+            target.make().find_comment(target.unknown_key, MARKER)
 
     def test_resolve_then_resolve_again_changes_nothing(self, target: TicketTarget) -> None:
         system = target.make()

@@ -220,6 +220,30 @@ def test_add_comment_to_missing_ticket_raises_not_found(system: BuiltinTicketSys
         system.add_comment("HD-999", "Hello")
 
 
+def test_find_comment_returns_the_newest_exact_match_on_that_ticket(system: BuiltinTicketSystem) -> None:
+    marker = "(sent from Deskpilot, request AR-7)"
+    created = system.create_ticket(DRAFT, idempotency_key=new_key())
+    other = system.create_ticket(DRAFT, idempotency_key=new_key())
+    system.add_comment(created.external_key, f"First.\n\n{marker}")
+    newest = system.add_comment(created.external_key, f"Second.\n\n{marker}", public=False)
+    system.add_comment(other.external_key, f"Elsewhere.\n\n{marker.replace('7', '9')}")
+
+    found = system.find_comment(created.external_key, marker)
+
+    assert found is not None and found == newest and not found.public
+    assert system.find_comment(other.external_key, marker) is None
+    assert system.find_comment(created.external_key, marker.upper()) is None  # LIKE ignores case on SQLite
+    assert system.find_comment(created.external_key, "(sent from Deskpilot, request AR-_)") is None
+    assert system.find_comment(created.external_key, "request AR-%") is None  # wildcards are literal
+    with pytest.raises(ValueError, match="blank"):
+        system.find_comment(created.external_key, " ")
+
+
+def test_find_comment_on_missing_ticket_raises_not_found(system: BuiltinTicketSystem) -> None:
+    with pytest.raises(RemoteNotFoundError):
+        system.find_comment("HD-999", "(sent from Deskpilot, request AR-7)")
+
+
 def test_resolve_twice_resolves_once(db: Db, system: BuiltinTicketSystem) -> None:
     created = system.create_ticket(DRAFT, idempotency_key=new_key())
     db.set_status(created.external_key, TicketStatus.OPEN)

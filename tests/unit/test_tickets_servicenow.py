@@ -198,6 +198,20 @@ def test_servicenow_comment_with_unreadable_journal_gets_synthesised_id() -> Non
     assert [row["value"] for row in stored["journal"]] == ["We are on it."]
 
 
+def test_servicenow_find_comment_with_unreadable_journal_finds_nothing() -> None:
+    app, state = build_app(user=USER, secret=PASSWORD, journal_readable=False)
+    with serve_emulator(app, state) as emulator:
+        servicenow = ServiceNowTarget(emulator)
+        system = servicenow.make()
+        created = system.create_ticket(DRAFT, idempotency_key=new_key())
+        system.add_comment(created.external_key, "We are on it (request AR-7).", public=True)
+
+        found = system.find_comment(created.external_key, "(request AR-7)")
+        servicenow.close_all()
+
+    assert found is None  # a 403 on sys_journal_field: the add stays at least once, as before
+
+
 def test_servicenow_resolve_sets_state_close_code_and_notes(target: ServiceNowTarget) -> None:
     system = target.make()
     created = system.create_ticket(DRAFT, idempotency_key=new_key())

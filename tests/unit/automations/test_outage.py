@@ -12,14 +12,20 @@ from sqlalchemy import select
 
 from connectors.errors import RateLimitedError, RemoteUnavailableError
 from connectors.http import connector_error
-from connectors.models import ExternalTicket, TicketDraft
+from connectors.models import ExternalComment, ExternalTicket, TicketDraft
 from services.automations.context import configure_automation_context
 from services.automations.models import AutomationKind, AutomationState
-from services.automations.runner import UnsettledCreateError, execute_run, send_notice
+from services.automations.runner import (
+    UnsettledCommentError,
+    UnsettledCreateError,
+    comment_marker,
+    execute_run,
+    send_notice,
+)
 from services.automations.tasks import retry_delay_s
 from services.common.config import AutomationsSettings
 from services.common.db import session_scope, utcnow
-from services.tickets.models import Ticket
+from services.tickets.models import Ticket, TicketComment
 from services.worker.celery_app import create_celery_app
 from services.worker.dispatch import enqueue
 from services.worker.queues import TaskName
@@ -42,9 +48,10 @@ class _OutageTickets:
         self.inner = inner
         self.system = "builtin"
         self.lookups_down, self.rate_limited = lookups_down, rate_limited
-        self.creates_hang = False
-        self.creates_sent = 0
+        self.creates_hang = self.comments_hang = False
+        self.creates_sent = self.comments_sent = 0
         self.held: list[tuple[TicketDraft, str]] = []
+        self.held_comments: list[tuple[str, str, bool]] = []
 
     def find_by_idempotency_key(self, key: str) -> ExternalTicket | None:
         if self.lookups_down > 0:
@@ -61,11 +68,21 @@ class _OutageTickets:
             raise connector_error(RemoteUnavailableError, self.system, "timeout after 10.0 s (ReadTimeout)")
         return self.inner.create_ticket(draft, idempotency_key=idempotency_key)  # type: ignore[attr-defined,no-any-return]
 
+    def add_comment(self, external_key: str, body: str, *, public: bool = True) -> ExternalComment:
+        self.comments_sent += 1
+        if self.comments_hang:
+            self.held_comments.append((external_key, body, public))
+            raise connector_error(RemoteUnavailableError, self.system, "timeout after 10.0 s (ReadTimeout)")
+        return self.inner.add_comment(external_key, body, public=public)  # type: ignore[attr-defined,no-any-return]
+
     def land(self) -> None:
-        """The remote finishes the creates the client gave up on."""
+        """The remote finishes the creates and comments the client gave up on."""
         for draft, key in self.held:
             self.inner.create_ticket(draft, idempotency_key=key)  # type: ignore[attr-defined]
+        for external_key, body, public in self.held_comments:
+            self.inner.add_comment(external_key, body, public=public)  # type: ignore[attr-defined]
         self.held.clear()
+        self.held_comments.clear()
 
     def __getattr__(self, name: str) -> object:
         return getattr(self.inner, name)
@@ -198,6 +215,108 @@ def test_a_rate_limited_create_was_not_applied_and_is_sent_again_without_waiting
         execute_run(world.ctx, run_id, final_attempt=False)
     assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
     assert len(calls) == 2 and "create_unanswered_at" not in world.run(run_id).result
+
+
+def _comment_run(world: World, tickets: _OutageTickets, text: str) -> tuple[int, str]:
+    """A ticket of fiona's in the built-in ITSM, and an ADD_COMMENT run on it (clock fixed, settle 60 s)."""
+    email = next(e for e in world.people if e.startswith("fiona"))
+    ticket = tickets.inner.create_ticket(  # type: ignore[attr-defined]
+        TicketDraft(title="Printer jams", description="Jams on tray 2.", requester_email=email),
+        idempotency_key="seed",
+    )
+    world.ctx.policy = AutomationsSettings(create_settle_s=60)
+    run_id = world.new_run(
+        AutomationKind.ADD_COMMENT, {"ticket_number": ticket.external_key, "comment": text}
+    )
+    return run_id, ticket.external_key
+
+
+def _comments(world: World) -> list[str]:
+    with session_scope(world.sessions) as db_session:
+        return list(db_session.scalars(select(TicketComment.body).order_by(TicketComment.id)))
+
+
+def test_an_unanswered_comment_that_lands_later_is_adopted_not_added_again(world: World) -> None:
+    tickets = _OutageTickets(world.ctx.tickets)
+    world.ctx.tickets = tickets  # type: ignore[assignment]
+    now = utcnow()
+    world.ctx.clock = lambda: now
+    run_id, _ = _comment_run(world, tickets, "Tray 1 jams too.")
+
+    tickets.comments_hang = True
+    with pytest.raises(RemoteUnavailableError):  # the client gave up; the add is still in flight
+        execute_run(world.ctx, run_id, final_attempt=False)
+    tickets.comments_hang = False
+    with pytest.raises(UnsettledCommentError) as unsettled:  # not found yet: wait, do not add again
+        execute_run(world.ctx, run_id, final_attempt=False)
+    assert unsettled.value.retry_after_s == pytest.approx(60)
+    tickets.land()
+    assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
+
+    assert tickets.comments_sent == 1
+    assert _comments(world) == [f"Tray 1 jams too.\n\n(sent from Deskpilot, request AR-{run_id})"]
+    assert world.run(run_id).result["comment_id"]
+    texts = [notice["text"] for notice in world.notifier.told]
+    assert texts == [
+        f"The ticket system isn't responding right now, so your request AR-{run_id} is delayed. "
+        "I'll keep trying and tell you here when your comment is on the ticket."
+    ]
+
+
+def test_an_unanswered_comment_that_never_lands_is_added_once_after_the_settle_time(world: World) -> None:
+    tickets = _OutageTickets(world.ctx.tickets)
+    world.ctx.tickets = tickets  # type: ignore[assignment]
+    clock = [utcnow()]
+    world.ctx.clock = lambda: clock[0]
+    run_id, _ = _comment_run(world, tickets, "Still jamming.")
+
+    tickets.comments_hang = True
+    with pytest.raises(RemoteUnavailableError):
+        execute_run(world.ctx, run_id, final_attempt=False)
+    tickets.held_comments.clear()  # it never reached the ITSM after all
+    tickets.comments_hang = False
+    clock[0] += timedelta(seconds=30)
+    with pytest.raises(UnsettledCommentError) as unsettled:
+        execute_run(world.ctx, run_id, final_attempt=False)
+    assert unsettled.value.retry_after_s == pytest.approx(30)
+    clock[0] += timedelta(seconds=31)
+    assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
+    assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED  # final: no-op
+
+    assert tickets.comments_sent == 2
+    assert _comments(world) == [f"Still jamming.\n\n{comment_marker(f'AR-{run_id}')}"]
+    assert datetime.fromisoformat(world.run(run_id).result["comment_unanswered_at"]).tzinfo is not None
+
+
+def test_a_rate_limited_comment_was_not_applied_and_is_added_again_without_waiting(world: World) -> None:
+    tickets = _OutageTickets(world.ctx.tickets)
+    world.ctx.tickets = tickets  # type: ignore[assignment]
+    run_id, key = _comment_run(world, tickets, "Any update?")
+    real_add, calls = tickets.add_comment, list[str]()
+
+    def rate_limited_once(external_key: str, body: str, *, public: bool = True) -> ExternalComment:
+        calls.append(external_key)
+        if len(calls) == 1:
+            raise connector_error(RateLimitedError, "builtin", "HTTP 429")
+        return real_add(external_key, body, public=public)
+
+    tickets.add_comment = rate_limited_once  # type: ignore[method-assign]
+    with pytest.raises(RateLimitedError):
+        execute_run(world.ctx, run_id, final_attempt=False)
+    assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
+    assert calls == [key, key] and "comment_unanswered_at" not in world.run(run_id).result
+    assert len(_comments(world)) == 1
+
+
+def test_a_comment_already_on_the_ticket_is_adopted_after_a_crash(world: World) -> None:
+    tickets = _OutageTickets(world.ctx.tickets)
+    world.ctx.tickets = tickets  # type: ignore[assignment]
+    run_id, key = _comment_run(world, tickets, "Please call me.")
+    landed = tickets.inner.add_comment(key, f"Please call me.\n\n{comment_marker(f'AR-{run_id}')}")  # type: ignore[attr-defined]
+
+    assert execute_run(world.ctx, run_id, final_attempt=False) is AutomationState.SUCCEEDED
+    assert tickets.comments_sent == 0 and len(_comments(world)) == 1
+    assert world.run(run_id).result["comment_id"] == landed.external_id
 
 
 def test_retry_delay_follows_the_configured_base_and_cap() -> None:
