@@ -13,6 +13,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.acl import Viewer
+from knowledge.index import KnowledgeIndex
+from knowledge.retrieve import HybridRetriever, RetrievalConfig
 from knowledge.store import IndexedChunk
 from services.common.db import session_scope
 from services.directory.models import Group
@@ -76,3 +78,14 @@ class DatabaseChunkSource:
                 audience=audience,
             )
         return found
+
+
+def resilient_retriever(
+    index: KnowledgeIndex, session_factory: sessionmaker[Session], config: RetrievalConfig | None = None
+) -> HybridRetriever:
+    """A retriever over ``index`` that keeps working from BM25 and these chunk texts while Chroma is down.
+
+    Every serving path (answers, knowledge gaps, article drafting) uses this; benchmarks may use
+    :meth:`KnowledgeIndex.retriever` directly, where an outage should raise.
+    """
+    return index.retriever(config, chunk_source=DatabaseChunkSource(session_factory))

@@ -16,6 +16,7 @@ from services.common.db import session_scope
 def run_generate(settings: Settings, *, since: datetime | None, fixtures: int | None, as_json: bool) -> int:
     """Run the pipeline once (optionally on generated fixture tickets) and print the report."""
     from connectors.registry import build_llm
+    from knowledge.chunk_source import resilient_retriever
     from services.articles.fixtures import generate_resolved_tickets
     from services.articles.pipeline import generate_drafts
     from services.cli_knowledge import knowledge_runtime
@@ -37,7 +38,7 @@ def run_generate(settings: Settings, *, since: datetime | None, fixtures: int | 
         report = generate_drafts(
             session_factory,
             embedder=index.embedder,
-            retriever=index.retriever(),
+            retriever=resilient_retriever(index, session_factory),
             llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
             tickets=tickets,
             since=since,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from knowledge.chunk_source import resilient_retriever
 from knowledge.index import KnowledgeIndex
 from services.articles.fixture_loader import load_fixture_tickets
 from services.articles.fixtures import generate_resolved_tickets
@@ -24,5 +25,9 @@ def ensure_demo_drafts(
             return None
     tickets = load_fixture_tickets(session_factory, generate_resolved_tickets(seed=DEMO_TICKET_SEED))
     return generate_drafts(
-        session_factory, embedder=index.embedder, retriever=index.retriever(), llm=None, tickets=tickets
+        session_factory,
+        embedder=index.embedder,
+        retriever=resilient_retriever(index, session_factory),
+        llm=None,
+        tickets=tickets,
     )

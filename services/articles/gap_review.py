@@ -16,7 +16,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.acl import Viewer
+from knowledge.chunk_source import resilient_retriever
 from knowledge.index import KnowledgeIndex
+from knowledge.retrieve import HybridRetriever
 from services.articles.gaps import KnowledgeGap, draft_from_gap, find_gaps
 from services.articles.models import ArticleDraft, DraftStatus
 from services.audit import repo as audit
@@ -70,8 +72,8 @@ def parse_question_ids(raw: str) -> set[int]:
     return ids
 
 
-def _best_match(index: KnowledgeIndex, viewer: Viewer, question: str) -> BestMatch | None:
-    result = index.retriever().retrieve(question, viewer=viewer, k=1)
+def _best_match(retriever: HybridRetriever, viewer: Viewer, question: str) -> BestMatch | None:
+    result = retriever.retrieve(question, viewer=viewer, k=1)
     if not result.chunks:
         return None
     chunk = result.chunks[0].chunk
@@ -117,6 +119,7 @@ def ranked_gaps(
     with session_scope(session_factory) as db_session:
         viewer = Viewer.of(db_session.scalars(select(Group.name)).all())  # IT sees every article
         drafted = _drafts_by_question(db_session, since)
+    retriever = resilient_retriever(index, session_factory)
     ranked = []
     for rank, gap in enumerate(gaps, start=1):
         draft = _live_draft(drafted, gap)
@@ -124,7 +127,7 @@ def ranked_gaps(
             RankedGap(
                 rank=rank,
                 gap=gap,
-                best=_best_match(index, viewer, gap.representative),
+                best=_best_match(retriever, viewer, gap.representative),
                 draft_id=draft[0] if draft else None,
                 draft_status=draft[1].value if draft else None,
             )

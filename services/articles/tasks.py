@@ -15,6 +15,7 @@ from services.worker.queues import TaskName
 def generate_articles() -> dict[str, Any]:
     """Beat (nightly): draft articles from newly resolved tickets into the review queue."""
     from connectors.registry import build_llm
+    from knowledge.chunk_source import resilient_retriever
     from knowledge.index import open_knowledge_index
     from services.articles.itsm_import import import_from_itsm
     from services.articles.pipeline import generate_drafts
@@ -28,7 +29,7 @@ def generate_articles() -> dict[str, Any]:
     report = generate_drafts(
         ctx.session_factory,
         embedder=index.embedder,
-        retriever=index.retriever(),
+        retriever=resilient_retriever(index, ctx.session_factory),
         llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
     )
     summary = {k: v for k, v in asdict(report).items() if k != "covered"}

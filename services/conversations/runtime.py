@@ -6,7 +6,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from connectors.registry import build_llm
 from knowledge.answer import AnswerPolicy
-from knowledge.chunk_source import DatabaseChunkSource
+from knowledge.chunk_source import resilient_retriever
 from knowledge.index import KnowledgeIndex
 from services.common.config import Settings
 from services.conversations.orchestrator import Orchestrator
@@ -24,7 +24,7 @@ def build_orchestrator(
     return Orchestrator(
         session_factory=session_factory,
         classifier=model.get,
-        retriever=index.retriever(chunk_source=DatabaseChunkSource(session_factory)),
+        retriever=resilient_retriever(index, session_factory),
         llm=build_llm(settings.llm, prices=settings.metrics.llm_prices),
         answer_policy=AnswerPolicy.from_settings(settings),
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from sqlalchemy import select
 from connectors.folder.source import FolderKnowledgeSource
 from knowledge import embeddings
 from knowledge.acl import Viewer
+from knowledge.chunk_source import resilient_retriever
 from knowledge.index import KnowledgeIndex, open_knowledge_index
 from knowledge.ingest import ingest_source
 from services.articles import review
@@ -29,6 +31,7 @@ from services.directory.demo import seed_demo_directory
 from services.directory.models import Employee
 from services.kb.models import Article, ArticleOrigin
 from tests.conftest import make_settings
+from tests.flaky_chroma import Clock, flaky_store
 from tests.unit.knowledge.conftest import write_article
 
 COVERED = "vpn-hotel-wifi"
@@ -152,6 +155,21 @@ def test_drafts_hold_no_seeded_pii_skip_covered_problems_and_recall_the_steps(wo
         assert "Extractive draft" in draft.body_markdown and sum(draft.pii_report.values()) > 0
 
     assert world.generate() == []  # incremental: the same tickets are never drafted twice
+
+
+def test_generation_while_the_vector_store_is_down_still_skips_covered_problems(world: World) -> None:
+    store, client = flaky_store(world.index, Clock())
+    client.up = False
+    report = generate_drafts(
+        world.sessions,
+        embedder=world.index.embedder,
+        retriever=resilient_retriever(replace(world.index, vectors=store), world.sessions),
+        llm=None,
+    )
+    assert client.calls > 0 and len(report.drafts_created) >= 8
+    covered = [c for c in report.covered if c.article_title == world.fixtures.problems[COVERED].title]
+    assert covered, "the covering article is found by BM25, its similarity rescored with real vectors"
+    assert COVERED not in {_problem_of(world, d)[0] for d in world.drafts()}
 
 
 def test_approved_draft_is_published_indexed_and_answers_at_once(world: World) -> None:

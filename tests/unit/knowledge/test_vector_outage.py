@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
 import httpx
 import pytest
@@ -27,74 +27,10 @@ from knowledge.retrieve import HybridRetriever
 from knowledge.store import ChromaVectorStore, VectorStoreUnavailableError, is_unavailable_error
 from services.common.db import session_scope
 from services.kb.models import Article, ArticleStatus, Chunk, IngestionRun, RunStatus
+from tests.flaky_chroma import Clock, flaky_store
 from tests.unit.knowledge.conftest import VPN, KnowledgeEnv, write_article
 
 POLICY = AnswerPolicy(min_relevance=0.2)
-
-
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-class _FlakyCollection:
-    """A real collection whose calls fail while its client is down."""
-
-    def __init__(self, client: FlakyClient, real: Any) -> None:
-        self._client, self._real = client, real
-        self.name = real.name
-
-    def __getattr__(self, operation: str) -> Any:
-        def call(*args: Any, **kwargs: Any) -> Any:
-            self._client.contact()
-            return getattr(self._real, operation)(*args, **kwargs)
-
-        return call
-
-
-class FlakyClient:
-    """Wraps a real Chroma client; while ``up`` is False every call fails as a dead server's would."""
-
-    def __init__(self, real: Any) -> None:
-        self._real = real
-        self.up = True
-        self.calls = 0
-        self.failure: Exception | None = None
-
-    def contact(self) -> None:
-        self.calls += 1
-        if self.failure is not None:
-            raise self.failure
-        if not self.up:
-            raise httpx.ConnectError("[Errno 111] Connection refused")
-
-    def get_collection(self, name: str, **kwargs: Any) -> _FlakyCollection:
-        self.contact()
-        return _FlakyCollection(self, self._real.get_collection(name, **kwargs))
-
-    def get_or_create_collection(self, name: str, **kwargs: Any) -> _FlakyCollection:
-        self.contact()
-        return _FlakyCollection(self, self._real.get_or_create_collection(name, **kwargs))
-
-    def list_collections(self) -> Any:
-        self.contact()
-        return self._real.list_collections()
-
-
-def _flaky_store(env: KnowledgeEnv, clock: _Clock) -> tuple[ChromaVectorStore, FlakyClient]:
-    real = env.index.vectors
-    client = FlakyClient(real._client)
-    store = ChromaVectorStore(
-        cast(Any, client),
-        base_name=real.base_name,
-        embedding_model=real.embedding_model,
-        outage_cooldown_s=15,
-        clock=clock,
-    )
-    return store, client
 
 
 def _retriever(env: KnowledgeEnv, store: ChromaVectorStore, *, with_source: bool = True) -> HybridRetriever:
@@ -142,7 +78,7 @@ def test_retrieval_falls_back_to_bm25_with_database_texts_and_same_similarities(
     question = "VPN disconnects on hotel Wi-Fi"
     normal = kb.index.retriever(chunk_source=DatabaseChunkSource(kb.session_factory))
     healthy = normal.retrieve(question, viewer=Viewer(), k=3)
-    store, client = _flaky_store(kb, _Clock())
+    store, client = flaky_store(kb.index, Clock())
     client.up = False
     degraded = _retriever(kb, store).retrieve(question, viewer=Viewer(), k=3)
     assert not healthy.degraded and degraded.degraded
@@ -155,7 +91,7 @@ def test_retrieval_falls_back_to_bm25_with_database_texts_and_same_similarities(
 
 
 def test_fallback_keeps_restricted_chunks_from_outsiders(kb: KnowledgeEnv) -> None:
-    store, client = _flaky_store(kb, _Clock())
+    store, client = flaky_store(kb.index, Clock())
     client.up = False
     retriever = _retriever(kb, store)
     question = "payroll approval code NetSuite month end"
@@ -188,8 +124,8 @@ def test_database_chunk_source_serves_only_indexed_published_readable_chunks(kb:
 
 
 def test_cool_down_skips_the_dead_server_then_recovers(kb: KnowledgeEnv) -> None:
-    clock = _Clock()
-    store, client = _flaky_store(kb, clock)
+    clock = Clock()
+    store, client = flaky_store(kb.index, clock)
     retriever = _retriever(kb, store)
     question = "GlobalProtect portal settings"
     assert not retriever.retrieve(question, viewer=Viewer(), k=3).degraded
@@ -207,14 +143,14 @@ def test_cool_down_skips_the_dead_server_then_recovers(kb: KnowledgeEnv) -> None
 
 
 def test_without_a_chunk_source_the_outage_is_raised(kb: KnowledgeEnv) -> None:
-    store, client = _flaky_store(kb, _Clock())
+    store, client = flaky_store(kb.index, Clock())
     client.up = False
     with pytest.raises(VectorStoreUnavailableError):
         _retriever(kb, store, with_source=False).retrieve("VPN", viewer=Viewer(), k=3)
 
 
 def test_a_programming_error_is_not_taken_for_an_outage(kb: KnowledgeEnv) -> None:
-    store, client = _flaky_store(kb, _Clock())
+    store, client = flaky_store(kb.index, Clock())
     retriever = _retriever(kb, store)
     retriever.retrieve("VPN", viewer=Viewer(), k=3)  # collections looked up and cached
     client.failure = TypeError("a bug")
@@ -233,7 +169,7 @@ def test_a_client_that_cannot_open_counts_as_an_outage_and_is_retried() -> None:
         except httpx.ConnectError:
             raise ValueError("Could not connect to a Chroma server. Are you sure it is running?")  # noqa: B904
 
-    clock = _Clock()
+    clock = Clock()
     store = ChromaVectorStore(opener, base_name="kb-chunks", embedding_model="m", clock=clock)
     for _ in range(2):
         with pytest.raises(VectorStoreUnavailableError):
@@ -246,7 +182,7 @@ def test_a_client_that_cannot_open_counts_as_an_outage_and_is_retried() -> None:
 
 
 def test_answer_states_the_degraded_mode_and_quotes_the_steps(kb: KnowledgeEnv) -> None:
-    store, client = _flaky_store(kb, _Clock())
+    store, client = flaky_store(kb.index, Clock())
     client.up = False
     answer = answer_question(
         "my VPN keeps disconnecting at the hotel",
@@ -276,7 +212,7 @@ def test_ingestion_while_the_vector_store_is_down_fails_clearly_and_a_rerun_comp
 ) -> None:
     folder = tmp_path / "kb"
     write_article(folder, "vpn.md", title="VPN keeps disconnecting", body=VPN)
-    store, client = _flaky_store(knowledge_env, _Clock())
+    store, client = flaky_store(knowledge_env.index, Clock())
     index = KnowledgeIndex(
         embedder=knowledge_env.embedder, vectors=store, lexical=knowledge_env.index.lexical
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import pytest
@@ -26,6 +26,7 @@ from services.conversations.models import (
     MessageRole,
 )
 from services.directory.models import Employee
+from tests.flaky_chroma import Clock, flaky_store
 from tests.web_support import ADMIN, EDITOR, EMPLOYEE, MANAGER, Person, WebSite, csrf, sign_in, web_site
 
 ASKED = [
@@ -160,6 +161,24 @@ def test_editor_sees_ranked_gaps_with_best_matches_and_drafts_one_into_the_revie
         desk.site.sessions, draft_id=draft_id, reviewer_id=desk.person(EDITOR.email), reason="too vague"
     )
     assert _draft_button(desk.site.client.get("/admin/gaps").text, 1) == questions  # can be drafted again
+
+
+def test_best_matches_still_show_while_the_vector_store_is_down(desk: Desk) -> None:
+    _ask(desk)
+    _publish(
+        desk, "Ordering business cards", "Order business cards in the print shop portal under Stationery."
+    )
+    store, client = flaky_store(desk.index, Clock())
+    client.up = False
+    desk.site.app.state.knowledge_index = replace(desk.index, vectors=store)
+    sign_in(desk.site.client, EDITOR.email)
+
+    page = desk.site.client.get("/admin/gaps")
+
+    assert page.status_code == 200 and 'data-testid="gap-count">2<' in page.text
+    second_match = page.text.split('data-testid="gap-match-2">')[1].split("</td>")[0]
+    assert "Ordering business cards" in second_match and re.search(r"\d\.\d\d", second_match)
+    assert client.calls > 0  # the store was asked, failed, and BM25 with database texts answered
 
 
 def test_a_gap_that_left_the_list_is_not_drafted_and_the_window_is_checked(desk: Desk) -> None:
