@@ -204,18 +204,40 @@ class ServiceNowTicketSystem(HttpAdapter):
         """The newest of the incident's newest 100 journal entries (``comments`` and ``work_notes`` in
         ``sys_journal_field``) whose text contains ``marker``.
 
-        Where the integration user may not read ``sys_journal_field`` (403), no comment can be found: None,
-        with a warning (an add whose answer was lost may then be repeated)."""
+        Where the integration user may not read ``sys_journal_field`` (403, a common hardening), the
+        incident's own ``comments`` and ``work_notes`` are read instead: their display value holds every
+        entry under a ``<time> - <user> (Additional comments|Work notes)`` line."""
         if not marker.strip():
             raise ValueError("marker must not be blank")
         sys_id = _value(self._incident(external_key), "sys_id")
         try:
             rows = self._journal_rows(sys_id, "elementIN" + ",".join(_COMMENT_ELEMENTS), 100)
         except AuthError:
-            logger.warning("journal not readable, comments cannot be looked up", extra={"system": SYSTEM})
-            return None
+            logger.info(
+                "journal table not readable, reading the incident's journal fields", extra={"system": SYSTEM}
+            )
+            return self._comment_in_journal_fields(sys_id, marker)
         row = next((r for r in rows if marker in _value(r, "value")), None)
         return None if row is None else _journal_comment(row)
+
+    def _comment_in_journal_fields(self, sys_id: str, marker: str) -> ExternalComment | None:
+        """The newest entry containing ``marker`` in the display values of the incident's journal fields."""
+        records = self._query(
+            _INCIDENT_PATH, f"sys_id={sys_id}", 1, fields="sys_id," + ",".join(_COMMENT_ELEMENTS)
+        )
+        record = next((r for r in records if _value(r, "sys_id") == sys_id), None)
+        if record is None:
+            return None
+        for element in _COMMENT_ELEMENTS:
+            for shown_at, author, body in journal_entries(_display_value(record, element)):
+                if marker in body:
+                    return ExternalComment(
+                        external_id=f"{sys_id}:{element}:{shown_at}",
+                        body=body,
+                        author=author,
+                        public=element == "comments",
+                    )
+        return None
 
     def resolve_ticket(self, external_key: str, resolution: str) -> ExternalTicket:
         """Set state Resolved with close code and notes; a resolved, closed or cancelled one is unchanged."""
@@ -392,6 +414,27 @@ class ServiceNowTicketSystem(HttpAdapter):
 def sign_webhook(payload: bytes, secret: str) -> str:
     """The ``X-Deskpilot-Signature`` value for ``payload``: base64 HMAC-SHA256 keyed with ``secret``."""
     return b64_hmac_sha256(secret, payload)
+
+
+_JOURNAL_HEADER = re.compile(
+    r"^(?P<when>[^\n]+?) - (?P<who>[^\n]+?) \((?:Additional comments|Work notes)\)\n", re.M
+)
+
+
+def journal_entries(shown: str) -> list[tuple[str, str | None, str]]:
+    """(time as shown, author, text) of each entry of a journal field's display value, newest first.
+
+    Text before the first header line (a format this does not know) is kept as one entry with no time or
+    author, so that a marker in it is still found."""
+    headers = list(_JOURNAL_HEADER.finditer(shown))
+    first = headers[0].start() if headers else len(shown)
+    entries: list[tuple[str, str | None, str]] = (
+        [("", None, shown[:first].strip())] if shown[:first].strip() else []
+    )
+    for position, current in enumerate(headers):
+        end = headers[position + 1].start() if position + 1 < len(headers) else len(shown)
+        entries.append((current["when"], current["who"], shown[current.end() : end].strip()))
+    return entries
 
 
 def _journal_comment(row: Mapping[str, Any]) -> ExternalComment:

@@ -8,7 +8,9 @@ fields of ``powerplatform-servicenow-incident-sample.swagger.json``: ``{"result"
 without close code and notes fails the out-of-box data policy (403 "Operation Failed").
 
 Behaviour of a real instance that the emulator keeps: ``comments`` and ``work_notes`` are journal fields
-(a write appends a ``sys_journal_field`` row, reads return ""), display values of times are in the
+(a write appends a ``sys_journal_field`` row; a read returns "" as the value and, as the display value,
+every entry newest first under a ``<time> - <user> (Additional comments|Work notes)`` line, even to a user
+who may not read ``sys_journal_field`` itself), display values of times are in the
 integration user's timezone (here UTC-8) while stored values are UTC, reference fields show the
 referenced record's display value, and ``sysparm_fields`` may dot-walk a reference (``caller_id.email``).
 Entering state Resolved or Closed from another state sets ``resolved_at``; leaving both clears it (as the
@@ -42,6 +44,7 @@ from fastapi.responses import JSONResponse
 from tests.emulators.harness import EmulatorState, build_emulator_app
 
 _GLIDE_TIME = "%Y-%m-%d %H:%M:%S"
+_JOURNAL_LABELS = {"comments": "Additional comments", "work_notes": "Work notes"}
 _USER_OFFSET = timedelta(hours=-8)  # the integration user's timezone, used for display values
 _STATE_LABELS = {
     "1": "New",
@@ -191,8 +194,21 @@ def build_app(
                 target = referenced(field, value)
                 return target["name"] if target else ""
             if field in ("comments", "work_notes"):
-                return ""
+                return journal_display(record["sys_id"], field)
         return value
+
+    def journal_display(sys_id: str, element: str) -> str:
+        """A journal field's display value: its entries newest first, each under a header line."""
+        rows = [
+            r for r in tables["sys_journal_field"] if r["element_id"] == sys_id and r["element"] == element
+        ]
+        rows = sorted(rows, key=lambda r: r["sys_created_on"])[::-1]  # newest first; same second: last first
+        label = _JOURNAL_LABELS[element]
+        return "".join(
+            f"{display('sys_journal_field', r, 'sys_created_on')} - {r['sys_created_by']} ({label})\n"
+            f"{r['value']}\n\n"
+            for r in rows
+        )
 
     def dot_walk(table: str, record: Record, field: str) -> tuple[str, str] | None:
         """(value, display value) of ``reference.field``, or None when the path is not a known one."""

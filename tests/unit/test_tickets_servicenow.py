@@ -15,7 +15,7 @@ import pytest
 from connectors.errors import AuthError, RemoteNotFoundError, RemoteRejectedError
 from connectors.interfaces import ResolvedTicketFeed
 from connectors.models import ExternalTicketStatus, TicketDraft, TicketUrgency
-from connectors.servicenow.tickets import ServiceNowTicketSystem, map_state, sign_webhook
+from connectors.servicenow.tickets import ServiceNowTicketSystem, journal_entries, map_state, sign_webhook
 from tests.emulators.harness import RunningEmulator, serve_emulator
 from tests.emulators.servicenow_incident import DEFAULT_USERS, build_app
 from tests.emulators.ticket_checks import (
@@ -198,18 +198,45 @@ def test_servicenow_comment_with_unreadable_journal_gets_synthesised_id() -> Non
     assert [row["value"] for row in stored["journal"]] == ["We are on it."]
 
 
-def test_servicenow_find_comment_with_unreadable_journal_finds_nothing() -> None:
+def test_servicenow_find_comment_without_journal_table_access_reads_the_incident_fields() -> None:
     app, state = build_app(user=USER, secret=PASSWORD, journal_readable=False)
     with serve_emulator(app, state) as emulator:
         servicenow = ServiceNowTarget(emulator)
         system = servicenow.make()
         created = system.create_ticket(DRAFT, idempotency_key=new_key())
-        system.add_comment(created.external_key, "We are on it (request AR-7).", public=True)
+        system.add_comment(created.external_key, "We are on it.\n\n(request AR-7)", public=True)
+        system.add_comment(created.external_key, "Checked the gateway.\n\n(request AR-8)", public=False)
+        system.add_comment(created.external_key, "Still on it.", public=True)
 
-        found = system.find_comment(created.external_key, "(request AR-7)")
+        public = system.find_comment(created.external_key, "(request AR-7)")
+        internal = system.find_comment(created.external_key, "(request AR-8)")
+        missing = system.find_comment(created.external_key, "(request AR-70)")
+        journal_reads = [
+            c for c in servicenow.calls("/api/now/table/sys_journal_field") if c["method"] == "GET"
+        ]
+        sys_id = servicenow.incident(created.external_key)["sys_id"]
         servicenow.close_all()
 
-    assert found is None  # a 403 on sys_journal_field: the add stays at least once, as before
+    assert journal_reads, "the journal table was tried first and refused"
+    assert public is not None and public.body == "We are on it.\n\n(request AR-7)" and public.public
+    assert public.author == USER and public.external_id.startswith(f"{sys_id}:comments:")
+    assert internal is not None and internal.body.startswith("Checked the gateway.") and not internal.public
+    assert missing is None
+
+
+def test_journal_entries_split_a_display_value_under_its_header_lines() -> None:
+    shown = (
+        "2026-12-01 09:15:02 - Ada Admin (Additional comments)\n"
+        "Second.\n\n(sent from Deskpilot, request AR-2)\n\n"
+        "2026-12-01 09:14:59 - deskpilot.integration (Additional comments)\n"
+        "First - with a dash (and brackets)\n\n"
+    )
+    assert journal_entries(shown) == [
+        ("2026-12-01 09:15:02", "Ada Admin", "Second.\n\n(sent from Deskpilot, request AR-2)"),
+        ("2026-12-01 09:14:59", "deskpilot.integration", "First - with a dash (and brackets)"),
+    ]
+    assert journal_entries("") == []
+    assert journal_entries("free text (request AR-9)") == [("", None, "free text (request AR-9)")]
 
 
 def test_servicenow_resolve_sets_state_close_code_and_notes(target: ServiceNowTarget) -> None:
