@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from knowledge.acl import Viewer
 from knowledge.index import KnowledgeIndex
-from knowledge.retrieve import HybridRetriever, RetrievalConfig
+from knowledge.retrieve import HybridRetriever
 from knowledge.store import IndexedChunk
 from services.common.db import session_scope
 from services.directory.models import Group
@@ -80,12 +80,10 @@ class DatabaseChunkSource:
         return found
 
 
-def resilient_retriever(
-    index: KnowledgeIndex, session_factory: sessionmaker[Session], config: RetrievalConfig | None = None
-) -> HybridRetriever:
+def resilient_retriever(index: KnowledgeIndex, session_factory: sessionmaker[Session]) -> HybridRetriever:
     """A retriever over ``index`` that keeps working from BM25 and these chunk texts while Chroma is down.
 
     Every serving path (answers, knowledge gaps, article drafting) uses this; benchmarks may use
     :meth:`KnowledgeIndex.retriever` directly, where an outage should raise.
     """
-    return index.retriever(config, chunk_source=DatabaseChunkSource(session_factory))
+    return index.retriever(chunk_source=DatabaseChunkSource(session_factory))

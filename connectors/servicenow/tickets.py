@@ -427,10 +427,8 @@ def journal_entries(shown: str) -> list[tuple[str, str | None, str]]:
     Text before the first header line (a format this does not know) is kept as one entry with no time or
     author, so that a marker in it is still found."""
     headers = list(_JOURNAL_HEADER.finditer(shown))
-    first = headers[0].start() if headers else len(shown)
-    entries: list[tuple[str, str | None, str]] = (
-        [("", None, shown[:first].strip())] if shown[:first].strip() else []
-    )
+    preamble = shown[: headers[0].start() if headers else len(shown)].strip()
+    entries: list[tuple[str, str | None, str]] = [("", None, preamble)] if preamble else []
     for position, current in enumerate(headers):
         end = headers[position + 1].start() if position + 1 < len(headers) else len(shown)
         entries.append((current["when"], current["who"], shown[current.end() : end].strip()))
